@@ -1,0 +1,37 @@
+# The two commands of the README: `make demo` and `make test`. Both create/update the virtual
+# environment in .venv first. torch is installed with an exact pin before anything else: an unpinned
+# torch makes pip fetch a multi-GB CUDA build.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+TORCH_VERSION := 2.13.0
+DEMO_OUT ?= demo_output
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test test-fast lint clean-venv
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==$(TORCH_VERSION)
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+demo: setup
+	$(PY) -m echo_monai.demo --output-dir $(DEMO_OUT)
+
+# pytest exits 5 when it collected no test: that means the suite is broken, so it fails here too.
+test: setup
+	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: the suite is broken"; exit 1; fi; exit $$rc
+
+test-fast: setup
+	@$(MAKE) --no-print-directory test PYTEST_ARGS="-m 'not slow' $(PYTEST_ARGS)"
+
+lint: setup
+	$(PY) -m ruff check echo_monai tests data_scripts benchmarks
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,3 @@
+"""echo_monai: echocardiography on MONAI."""
+
+__version__ = "0.1.0"

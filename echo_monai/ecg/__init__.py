@@ -1,0 +1,1 @@
+"""ECG signals: R-peak detection, signal quality, burned-in traces, cardiac phases."""
