@@ -1,0 +1,1 @@
+"""Losses: focal Tversky built on MONAI TverskyLoss."""

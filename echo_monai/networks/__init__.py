@@ -1,0 +1,1 @@
+"""Networks for view classification (image and video) and LV wall segmentation."""

@@ -1,0 +1,1 @@
+"""Regional LV wall analysis: the six HMC-QU segments, displacement and thickening."""
