@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["EcgSignal", "UltrasoundRegion", "EchoCine"]
+__all__ = ["EcgSignal", "EchoCine", "UltrasoundRegion"]
 
 
 @dataclass
