@@ -22,7 +22,7 @@ def _batch(seed: int = 0, channels: int = 2) -> tuple[torch.Tensor, torch.Tensor
 @pytest.mark.parametrize("include_background", [False, True])
 def test_equals_dice_at_half_half_gamma_one(batch: bool, include_background: bool) -> None:
     logits, labels = _batch()
-    kw = dict(softmax=True, to_onehot_y=True, include_background=include_background, batch=batch)
+    kw = {"softmax": True, "to_onehot_y": True, "include_background": include_background, "batch": batch}
     ftl = FocalTverskyLoss(alpha=0.5, beta=0.5, gamma=1.0, smooth_nr=0.0, smooth_dr=1e-8, **kw)
     dice = DiceLoss(smooth_nr=0.0, smooth_dr=2e-8, **kw)
     assert torch.allclose(ftl(logits, labels), dice(logits, labels), atol=1e-6)
@@ -30,7 +30,7 @@ def test_equals_dice_at_half_half_gamma_one(batch: bool, include_background: boo
 
 def test_default_gamma_differs_from_dice_and_is_power_of_tversky() -> None:
     logits, labels = _batch(1)
-    kw = dict(softmax=True, to_onehot_y=True)
+    kw = {"softmax": True, "to_onehot_y": True}
     focal = FocalTverskyLoss(alpha=0.5, beta=0.5, reduction="none", **kw)(logits, labels)
     dice = DiceLoss(reduction="none", **kw)(logits, labels).flatten(1)
     assert focal.shape == dice.shape == (3, 2)
@@ -67,7 +67,7 @@ def test_gradient_finite_at_perfect_prediction() -> None:
 
 def test_reductions() -> None:
     logits, labels = _batch(2)
-    kw = dict(softmax=True, to_onehot_y=True)
+    kw = {"softmax": True, "to_onehot_y": True}
     none = FocalTverskyLoss(reduction="none", **kw)(logits, labels)
     assert none.shape == (3, 2)
     assert torch.allclose(FocalTverskyLoss(reduction="mean", **kw)(logits, labels), none.mean())
