@@ -9,9 +9,10 @@ known exactly:
   ``QT = QTc * RR ** (1/3)`` with ``QTc = 0.40 s`` (Bazett over-shortens QT at high rates). The T end
   is defined as the tangent-method end (where the tangent at the steepest point of the descending limb
   meets the baseline), i.e. the T peak plus twice the descending width.
-* Premature ventricular contractions (``beat_types == "V"``): early (coupling 60 % of the RR), wide
-  (~140 ms) QRS of random polarity, no P wave, discordant T wave and a full compensatory pause (the next
-  sinus beat falls two sinus RR intervals after the last sinus beat).
+* Premature ventricular contractions (``beat_types == "V"``): early (coupling 60 % of the RR, at least
+  350 ms or 80 % of the RR at fast rates), wide (~140 ms) QRS of random polarity, no P wave, discordant
+  T wave and a full compensatory pause (the next sinus beat falls two sinus RR intervals after the last
+  sinus beat).
 
 Timing convention: the clip starts ``start_offset_s`` seconds after an R peak, so the underlying rhythm
 extends before t = 0. The beat arrays list every beat whose P-QRS-T complex overlaps the clip, so the
@@ -31,7 +32,14 @@ __all__ = ["QTC_S", "SyntheticECG", "fridericia_qt_s", "synthetic_ecg"]
 
 #: Rate-corrected QT interval used for every synthetic sinus beat (seconds).
 QTC_S = 0.40
-_PVC_COUPLING = 0.60  # PVC R time after the previous sinus R, as a fraction of the sinus RR
+
+
+def _pvc_coupling_s(rr_s: float) -> float:
+    """PVC R time after the preceding sinus R: 60 % of the RR, but not before 350 ms (R-on-T) unless
+    the rate forces it (then 80 % of the RR)."""
+    return max(0.6 * rr_s, min(0.8 * rr_s, 0.35))
+
+
 _QRS_ONSET_BEFORE_R_S = 0.040  # sinus beat: Q wave starts 40 ms before the R apex
 _PVC_QRS_ONSET_BEFORE_R_S = 0.075  # PVC: wide QRS, onset 75 ms before its apex
 
@@ -146,7 +154,7 @@ def _beat_times(
         # documented offset holds.
         if types[-1] == "N" and r_times[-1] >= 0 and rng.random() < ectopic_prob:
             last_sinus = r_times[-1]
-            r_times.append(last_sinus + _PVC_COUPLING * rr)
+            r_times.append(last_sinus + _pvc_coupling_s(rr))
             types.append("V")
             gov_rr.append(rr)
             r_times.append(last_sinus + 2.0 * rr)  # full compensatory pause
