@@ -1,0 +1,179 @@
+"""prepare_view_dataset on real files: DICOM written by the io writer, AVI by OpenCV, the generator's datalist."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from echo_monai.datasets.views import prepare_view_dataset, resolve_view_folder
+from echo_monai.errors import EchoDataError
+from echo_monai.io.dicom_write import write_echo_dicom
+from echo_monai.views import VIEW_NAMES
+
+REPO = Path(__file__).resolve().parents[2]
+SALT = "test-salt"
+
+
+def _fake_patient(p: int) -> dict[str, str]:
+    return {"name": f"Fakeperson^Patient{p:02d}", "id": f"FAKE-MRN-{p:05d}", "birth_date": "19600101",
+            "institution": "Fake General Hospital"}
+
+
+def _frames(seed: int, n: int = 3, size: int = 24) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 255, size=(n, size, size), dtype=np.uint8)
+
+
+def _dicom(path: Path, patient: int, seed: int) -> None:
+    write_echo_dicom(path, _frames(seed), np.arange(3) * 20.0, compression="none", patient=_fake_patient(patient))
+
+
+def _tree_hashes(root: Path) -> dict[str, str]:
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _output_bytes(out: Path) -> dict[str, bytes]:
+    return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture()
+def view_tree(tmp_path: Path) -> Path:
+    """8 patients, folders 'A4C', 'plax', 'psax_mid' (names as sites write them), plus bad entries."""
+    root = tmp_path / "site"
+    seed = 0
+    for folder, patients in (("A4C", range(8)), ("plax", range(8)), ("psax_mid", range(0, 8, 2))):
+        for p in patients:
+            for clip in range(2 if folder == "A4C" else 1):
+                seed += 1
+                _dicom(root / folder / f"p{p}" / f"IM_{clip:04d}", p, seed)  # extension-less, as PACS exports
+    (root / "A4C" / "notes.txt").write_text("acquired on the night shift")
+    good = (root / "A4C" / "p0" / "IM_0000").read_bytes()
+    (root / "A4C" / "p0" / "truncated.dcm").write_bytes(good[:400])
+    (root / "stray.dcm").write_bytes(good)
+    return root
+
+
+def test_patient_disjoint_split_without_identifiers_and_with_a_skip_report(view_tree, tmp_path):
+    before = _tree_hashes(view_tree)
+    out = tmp_path / "out"
+    report = prepare_view_dataset(view_tree, out, salt=SALT, val_fraction=0.25, test_fraction=0.25, seed=1)
+
+    datalist = json.loads((out / "datalist.json").read_text())
+    cases = {name: {i["case"] for i in datalist[name]} for name in ("training", "validation", "test")}
+    assert all(cases.values())
+    assert not cases["training"] & cases["validation"] and not cases["training"] & cases["test"]
+    assert not cases["validation"] & cases["test"]
+    items = [i for name in cases for i in datalist[name]]
+    assert len(items) == 8 * 2 + 8 + 4
+    assert {(i["view"], i["label"]) for i in items} == {("A4C", 7), ("PLAX", 0), ("PSAX-mid", 3)}
+    assert all((view_tree / i["image"]).is_file() and i["n_frames"] == 3 for i in items)
+    # All clips of one patient (one PatientID) share one key, across views.
+    by_folder = {}
+    for i in items:
+        by_folder.setdefault(i["image"].split("/")[1], set()).add(i["case"])
+    assert all(len(keys) == 1 for keys in by_folder.values()) and len(by_folder) == 8
+
+    # No identifier from the DICOM headers anywhere in the output.
+    text = b"".join(_output_bytes(out).values())
+    for p in range(8):
+        for value in _fake_patient(p).values():
+            if value != "19600101":
+                assert value.encode() not in text
+        assert f"{p:05d}".encode() not in text
+
+    with open(out / "skipped.csv", newline="") as fh:
+        skipped = {row["source"]: row["reason"] for row in csv.DictReader(fh)}
+    assert skipped["stray.dcm"] == "not inside a view folder"
+    assert "not a DICOM" in skipped["A4C/notes.txt"]
+    assert "truncated" in skipped["A4C/p0/truncated.dcm"]
+    assert report["n_skipped"] == 3
+    assert set(report["empty_views"]) == set(VIEW_NAMES) - {"A4C", "PLAX", "PSAX-mid"}
+    assert _tree_hashes(view_tree) == before  # inputs untouched
+
+
+def test_rerun_gives_identical_bytes(view_tree, tmp_path):
+    out = tmp_path / "out"
+    prepare_view_dataset(view_tree, out, salt=SALT, folds=3, seed=4)
+    first = _output_bytes(out)
+    prepare_view_dataset(view_tree, out, salt=SALT, folds=3, seed=4)
+    assert _output_bytes(out) == first
+
+
+def test_folds_group_patients(view_tree, tmp_path):
+    out = tmp_path / "out"
+    report = prepare_view_dataset(view_tree, out, salt=SALT, test_fraction=0.2, folds=3, seed=0)
+    datalist = json.loads((out / "datalist.json").read_text())
+    assert "validation" not in datalist
+    fold_of: dict[str, set[int]] = {}
+    for item in datalist["training"]:
+        fold_of.setdefault(item["case"], set()).add(item["fold"])
+    assert all(len(f) == 1 for f in fold_of.values())
+    assert {f for fs in fold_of.values() for f in fs} == {0, 1, 2}
+    assert not set(fold_of) & {i["case"] for i in datalist["test"]}
+    assert sum(report["patients_per_fold"].values()) == len(fold_of)
+
+
+def test_a_folder_that_is_not_a_view_fails_before_writing(view_tree, tmp_path):
+    (view_tree / "Apical 4 chamber").mkdir()
+    (view_tree / "misc").mkdir()
+    out = tmp_path / "out"
+    with pytest.raises(EchoDataError) as err:
+        prepare_view_dataset(view_tree, out, salt=SALT)
+    message = str(err.value)
+    assert "'Apical 4 chamber'" in message and "'misc'" in message
+    assert all(name in message for name in VIEW_NAMES)
+    assert not out.exists()
+
+
+def test_mapping_file_maps_and_ignores_site_folders(tmp_path):
+    root = tmp_path / "site"
+    for folder, p in (("4CH", 1), ("LAX", 2), ("LAX", 3), ("4ch", 4), ("junk", 5)):
+        _dicom(root / folder / f"clip{p}.dcm", p, p)
+    mapping = tmp_path / "mapping.json"
+    mapping.write_text(json.dumps({"4CH": "a4c", "LAX": "PLAX", "JUNK": None}))
+    out = tmp_path / "out"
+    report = prepare_view_dataset(root, out, mapping=mapping, salt=SALT, val_fraction=0, test_fraction=0)
+    items = json.loads((out / "datalist.json").read_text())["training"]
+    assert sorted((i["image"], i["view"]) for i in items) == [
+        ("4CH/clip1.dcm", "A4C"), ("4ch/clip4.dcm", "A4C"), ("LAX/clip2.dcm", "PLAX"), ("LAX/clip3.dcm", "PLAX")]
+    assert report["ignored_folders"] == ["junk"]
+
+    mapping.write_text(json.dumps({"4CH": "apical four", "LAX": "PLAX"}))
+    with pytest.raises(EchoDataError, match="unknown view names"):
+        prepare_view_dataset(root, tmp_path / "out2", mapping=mapping, salt=SALT)
+    assert not (tmp_path / "out2").exists()
+
+
+def test_view_folder_names_are_matched_loosely():
+    assert resolve_view_folder("psax_MID") == "PSAX-mid"
+    assert resolve_view_folder("Psax Apical") == "PSAX-apical"
+    assert resolve_view_folder("subcostal") == "Subcostal"
+    with pytest.raises(ValueError, match="valid names"):
+        resolve_view_folder("4 chamber")
+
+
+def test_refusals_output_in_input_and_missing_salt(view_tree):
+    with pytest.raises(EchoDataError, match="overlaps the input"):
+        prepare_view_dataset(view_tree, view_tree / "out", salt=SALT)
+    with pytest.raises(ValueError, match="salt"):
+        prepare_view_dataset(view_tree, view_tree.parent / "out", salt=None)
+    assert not (view_tree / "out").exists() and not (view_tree.parent / "out").exists()
+
+
+def test_command_line_front_end(view_tree, tmp_path):
+    out = tmp_path / "cli_out"
+    script = REPO / "data_scripts" / "prepare_view_dataset.py"
+    ok = subprocess.run([sys.executable, str(script), "--input", str(view_tree), "--out", str(out),
+                         "--salt", SALT, "--no-decode-check"], capture_output=True, text=True, timeout=120, check=False)
+    assert ok.returncode == 0, ok.stderr
+    assert "items per split" in ok.stdout and (out / "datalist.json").is_file()
+    bad = subprocess.run([sys.executable, str(script), "--input", str(view_tree), "--out",
+                          str(view_tree / "inside"), "--salt", SALT], capture_output=True, text=True, timeout=120, check=False)
+    assert bad.returncode == 2 and "overlaps the input" in bad.stderr
