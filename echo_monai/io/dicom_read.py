@@ -1,0 +1,269 @@
+"""Read echo DICOM cines (US multi-frame and single-frame) into an :class:`EchoCine`.
+
+Frames come back as uint8 (T, H, W) or (T, H, W, 3) RGB, whatever the storage: JPEG baseline / lossless /
+2000, RLE or native; YBR_FULL(_422), RGB, MONOCHROME1/2 or PALETTE COLOR. pydicom 3 already converts YBR
+to RGB in ``pixel_array``; this module never converts again (that is where green echoes come from).
+JPEG-baseline cines go through :mod:`echo_monai.io.dicom_fast` unless ``fast=False``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+from pydicom import dcmread
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+from pydicom.pixels import apply_color_lut, get_decoder
+
+from echo_monai.errors import EchoDataError
+from echo_monai.io.dicom_codes import REGION_DATA_TISSUE, UNITS_CM
+from echo_monai.io.dicom_fast import can_decode_fast, decode_jpeg_baseline_frames
+from echo_monai.io.ecg_dicom import read_dicom_ecg
+from echo_monai.io.frames import convert_frames
+from echo_monai.io.types import EchoCine, UltrasoundRegion
+
+__all__ = ["cine_metadata", "frame_times_ms", "open_dicom", "read_echo_cine", "ultrasound_regions"]
+
+
+def open_dicom(path: str | os.PathLike, *, stop_before_pixels: bool = False) -> Dataset:
+    """``dcmread`` with every failure turned into an :class:`EchoDataError` naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise EchoDataError(path, "file not found")
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            ds = dcmread(path, stop_before_pixels=stop_before_pixels)
+        for warning in caught:
+            if "End of file reached" in str(warning.message):  # cut inside the encapsulated pixel data
+                raise EchoDataError(path, f"DICOM file is truncated ({warning.message})".replace(str(path), "file"))
+        return ds
+    except EchoDataError:
+        raise
+    except InvalidDicomError as exc:
+        raise EchoDataError(path, f"not a DICOM file ({exc})") from exc
+    except Exception as exc:  # truncated headers surface as EOFError, struct.error, OSError, ValueError ...
+        raise EchoDataError(path, f"DICOM file is truncated or corrupt ({type(exc).__name__}: {exc})") from exc
+
+
+def frame_times_ms(ds: Dataset, n_frames: int, path: str | os.PathLike | None = None) -> np.ndarray:
+    """(T,) float64 time of each frame from the first (ms).
+
+    Sources in order of trust: ``FrameTimeVector`` (increments, first 0; kept irregular), ``FrameTime``,
+    ``CineRate``, ``RecommendedDisplayFrameRate``. A single frame is at 0 without any of them.
+    """
+    vector = ds.get("FrameTimeVector")
+    if vector is not None and len(np.atleast_1d(vector)) > 0:
+        inc = np.atleast_1d(np.asarray(vector, dtype=np.float64))
+        if inc.size != n_frames:
+            raise EchoDataError(path, f"FrameTimeVector has {inc.size} entries for {n_frames} frames")
+        if not np.all(np.isfinite(inc)) or np.any(inc[1:] <= 0) or inc[0] < 0:
+            raise EchoDataError(path, "FrameTimeVector has non-positive or non-finite frame intervals")
+        times = np.cumsum(inc)
+        return times - times[0]
+    frame_time = ds.get("FrameTime")
+    if frame_time not in (None, "") and float(frame_time) > 0:
+        return np.arange(n_frames, dtype=np.float64) * float(frame_time)
+    for keyword in ("CineRate", "RecommendedDisplayFrameRate"):
+        rate = ds.get(keyword)
+        if rate not in (None, "") and float(rate) > 0:
+            return np.arange(n_frames, dtype=np.float64) * (1000.0 / float(rate))
+    if n_frames == 1:
+        return np.zeros(1, dtype=np.float64)
+    raise EchoDataError(path, f"{n_frames} frames but no frame timing (FrameTimeVector, FrameTime, CineRate "
+                              "or RecommendedDisplayFrameRate)")
+
+
+def ultrasound_regions(ds: Dataset) -> list[UltrasoundRegion]:
+    """All items of ``SequenceOfUltrasoundRegions`` (an empty list when there is none)."""
+    regions = []
+    for item in ds.get("SequenceOfUltrasoundRegions", []):
+        def get(keyword: str, default: float = 0, item: Dataset = item):
+            value = item.get(keyword)
+            return default if value in (None, "") else value
+
+        ref_x, ref_y = item.get("ReferencePixelX0"), item.get("ReferencePixelY0")
+        regions.append(UltrasoundRegion(
+            x0=int(get("RegionLocationMinX0")), y0=int(get("RegionLocationMinY0")),
+            x1=int(get("RegionLocationMaxX1")), y1=int(get("RegionLocationMaxY1")),
+            spatial_format=int(get("RegionSpatialFormat")), data_type=int(get("RegionDataType")),
+            units_x=int(get("PhysicalUnitsXDirection")), units_y=int(get("PhysicalUnitsYDirection")),
+            delta_x=float(get("PhysicalDeltaX", 0.0)), delta_y=float(get("PhysicalDeltaY", 0.0)),
+            reference_pixel_x0=None if ref_x is None else int(ref_x),
+            reference_pixel_y0=None if ref_y is None else int(ref_y)))
+    return regions
+
+
+def _tissue_region(regions: list[UltrasoundRegion]) -> UltrasoundRegion | None:
+    """The B-mode tissue region in cm: the largest tissue item with positive deltas."""
+    tissue = [r for r in regions if r.data_type == REGION_DATA_TISSUE and r.units_x == UNITS_CM
+              and r.units_y == UNITS_CM and r.delta_x > 0 and r.delta_y > 0]
+    if not tissue:
+        return None
+    return max(tissue, key=lambda r: (r.x1 - r.x0 + 1) * (r.y1 - r.y0 + 1))
+
+
+def _marker(uid: object) -> str | None:
+    """A short one-way key of a UID: groups cines by study/series without carrying the UID itself."""
+    return None if not uid else hashlib.sha256(str(uid).encode()).hexdigest()[:16]
+
+
+def cine_metadata(ds: Dataset, n_frames: int, times: np.ndarray) -> dict:
+    """De-identified facts about the acquisition: device, encoding, geometry, timing. No patient data."""
+    def text(keyword: str) -> str | None:
+        value = ds.get(keyword)
+        return None if value in (None, "") else str(value)
+
+    ts = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
+    heart_rate = ds.get("HeartRate")
+    rate = 1000.0 * (n_frames - 1) / float(times[-1]) if n_frames > 1 and times[-1] > 0 else None
+    return {
+        "modality": text("Modality"),
+        "manufacturer": text("Manufacturer"),
+        "model": text("ManufacturerModelName"),
+        "sop_class_uid": text("SOPClassUID"),
+        "transfer_syntax_uid": None if ts is None else str(ts),
+        "transfer_syntax": None if ts is None else ts.name,
+        "photometric": text("PhotometricInterpretation"),
+        "rows": int(ds.Rows) if "Rows" in ds else None,
+        "columns": int(ds.Columns) if "Columns" in ds else None,
+        "n_frames": n_frames,
+        "frame_rate_hz": rate,
+        "heart_rate_bpm": None if heart_rate in (None, "") else float(heart_rate),
+        "study_key": _marker(ds.get("StudyInstanceUID")),
+        "series_key": _marker(ds.get("SeriesInstanceUID")),
+    }
+
+
+def _check_decodable(ds: Dataset, path: Path) -> None:
+    ts = ds.file_meta.get("TransferSyntaxUID")
+    if ts is None:
+        raise EchoDataError(path, "no TransferSyntaxUID in the file meta information")
+    if not ts.is_transfer_syntax:
+        raise EchoDataError(path, f"no decoder for transfer syntax {ts} (not a known transfer syntax)")
+    if not ts.is_compressed:
+        return
+    try:
+        decoder = get_decoder(ts)
+    except NotImplementedError as exc:
+        raise EchoDataError(path, f"no decoder for transfer syntax {ts} ({ts.name})") from exc
+    if not decoder.is_available:
+        missing = "; ".join(decoder.missing_dependencies)
+        raise EchoDataError(path, f"no installed decoder for {ts.name} (needs one of: {missing})")
+
+
+def _reference_frames(ds: Dataset, n_frames: int, path: Path) -> np.ndarray:
+    """All frames through ``pixel_array``: uint8 (T, H, W) or (T, H, W, 3) RGB, bright = echo."""
+    try:
+        arr = ds.pixel_array  # pydicom 3 returns RGB for YBR sources
+    except Exception as exc:  # any decoder failure on bad pixel data
+        raise EchoDataError(path, f"pixel data cannot be decoded ({type(exc).__name__}: {exc})") from exc
+    photometric = ds.PhotometricInterpretation
+    samples = int(ds.get("SamplesPerPixel", 1))
+    if n_frames == 1 and arr.ndim == (2 if samples == 1 else 3):
+        arr = arr[None]
+    if photometric == "PALETTE COLOR":
+        arr = apply_color_lut(arr, ds)
+    if arr.dtype != np.uint8:
+        # Palettes with 16-bit entries and >8-bit greyscale: rescale the stored range to 0..255.
+        bits = 16 if photometric == "PALETTE COLOR" and arr.dtype == np.uint16 else int(ds.get("BitsStored", 8))
+        if ds.get("PixelRepresentation", 0) == 1:
+            raise EchoDataError(path, "signed pixel data is not an echo image this reader supports")
+        arr = (arr.astype(np.uint32) * 255 // ((1 << bits) - 1)).astype(np.uint8)
+    if photometric == "MONOCHROME1":
+        arr = 255 - arr
+    return arr
+
+
+def read_echo_cine(
+    path: str | os.PathLike,
+    *,
+    grey: bool | None = None,
+    size: tuple[int, int] | None = None,
+    fast: bool = True,
+    workers: int | None = None,
+    ecg_search_dir: str | os.PathLike | None = None,
+    with_ecg: bool = True,
+) -> EchoCine:
+    """Read an echo DICOM (cine or single frame).
+
+    Args:
+        path: the DICOM file.
+        grey: ``None`` keeps the stored colour, ``True`` gives luminance (T, H, W), ``False`` RGB.
+        size: (H, W) to resize every frame to; spacing, regions and scan region are rescaled to match.
+        fast: decode JPEG-baseline frames directly (DCT-domain downscaling, luminance only when grey).
+        workers: decoding threads for the fast path (``None``: one).
+        ecg_search_dir: folder to look in for a separate ECG waveform object of the same study.
+        with_ecg: read the ECG (waveform, separate object, curve or R-wave times).
+
+    Returns:
+        An :class:`EchoCine` with uint8 frames, frame times in ms, spacing (mm), ultrasound regions, ECG
+        and de-identified metadata.
+
+    Raises:
+        EchoDataError: unreadable, truncated or non-DICOM file; no image; zero frames; undecodable
+            transfer syntax; inconsistent timing; unusable ECG waveform.
+    """
+    path = Path(path)
+    ds = open_dicom(path)
+    if "PixelData" not in ds:
+        kind = ds.get("SOPClassUID")
+        # pydicom stops quietly at the end of a cut file: an image header without pixels means truncation.
+        if kind is None or "Rows" in ds or "Image" in kind.name:
+            raise EchoDataError(path, "DICOM file is truncated: it ends before the pixel data")
+        raise EchoDataError(path, f"not an image: no pixel data ({kind.name})")
+    for keyword in ("Rows", "Columns", "PhotometricInterpretation"):
+        if keyword not in ds:
+            raise EchoDataError(path, f"image without {keyword}")
+    n_frames = int(ds.get("NumberOfFrames", 1) or 0) if "NumberOfFrames" in ds else 1
+    if n_frames <= 0:
+        raise EchoDataError(path, "the image has zero frames")
+    _check_decodable(ds, path)
+    times = frame_times_ms(ds, n_frames, path)
+
+    stored_h, stored_w = int(ds.Rows), int(ds.Columns)
+    colour_source = int(ds.get("SamplesPerPixel", 1)) == 3 or ds.PhotometricInterpretation == "PALETTE COLOR"
+    use_fast = fast and can_decode_fast(ds) and not (grey is False and not colour_source)
+    if use_fast:
+        want_grey = grey is True or not colour_source
+        frames = decode_jpeg_baseline_frames(ds, grey=want_grey, size=size, workers=workers, path=path)
+    else:
+        frames = convert_frames(_reference_frames(ds, n_frames, path), grey=grey, size=size)
+    if frames.shape[0] != n_frames:
+        raise EchoDataError(path, f"NumberOfFrames is {n_frames} but {frames.shape[0]} frames were decoded")
+
+    # Physical geometry in the returned pixel grid.
+    scale_y, scale_x = stored_h / frames.shape[1], stored_w / frames.shape[2]
+    regions = ultrasound_regions(ds)
+    if (scale_x, scale_y) != (1.0, 1.0):
+        regions = [_rescale_region(r, scale_x, scale_y) for r in regions]
+    tissue = _tissue_region(regions)
+    spacing = None if tissue is None else (tissue.delta_y * 10.0, tissue.delta_x * 10.0)
+    scan_region = None if tissue is None else (tissue.x0, tissue.y0, tissue.x1, tissue.y1)
+
+    ecg = read_dicom_ecg(ds, path, ecg_search_dir) if with_ecg else None
+    metadata = cine_metadata(ds, n_frames, times)
+    metadata["decoder"] = "fast_jpeg" if use_fast else "pydicom"
+    metadata["output_shape"] = tuple(int(s) for s in frames.shape)
+    return EchoCine(frames=frames, frame_times_ms=times, spacing_mm=spacing, regions=regions,
+                    scan_region=scan_region, ecg=ecg, metadata=metadata, path=str(path))
+
+
+def _rescale_region(r: UltrasoundRegion, scale_x: float, scale_y: float) -> UltrasoundRegion:
+    """A region in the resized grid: bounds divided, physical size per pixel multiplied."""
+    def sx(v: int) -> int:
+        return round(v / scale_x)
+
+    def sy(v: int) -> int:
+        return round(v / scale_y)
+
+    return UltrasoundRegion(
+        x0=sx(r.x0), y0=sy(r.y0), x1=round((r.x1 + 1) / scale_x) - 1, y1=round((r.y1 + 1) / scale_y) - 1,
+        spatial_format=r.spatial_format, data_type=r.data_type, units_x=r.units_x, units_y=r.units_y,
+        delta_x=r.delta_x * scale_x, delta_y=r.delta_y * scale_y,
+        reference_pixel_x0=None if r.reference_pixel_x0 is None else sx(r.reference_pixel_x0),
+        reference_pixel_y0=None if r.reference_pixel_y0 is None else sy(r.reference_pixel_y0))
