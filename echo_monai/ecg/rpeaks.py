@@ -194,7 +194,8 @@ def _detect_one(
     x: np.ndarray, fs: float, refractory_s: float, search_s: float
 ) -> tuple[np.ndarray, int, np.ndarray]:
     y = _bandpass(x, fs, 5.0, 20.0)
-    env = np.sqrt(uniform_filter1d(y * y, size=max(1, round(0.1 * fs)), mode="nearest"))
+    # Running sums can dip a hair below zero in floating point: clamp before the square root.
+    env = np.sqrt(np.maximum(uniform_filter1d(y * y, size=max(1, round(0.1 * fs)), mode="nearest"), 0.0))
     # Steepest slope within +-40 ms of every sample, for T-wave discrimination.
     half_slope = round(0.04 * fs)
     slope = maximum_filter1d(np.abs(np.gradient(y)) * fs, size=2 * half_slope + 1, mode="nearest")
