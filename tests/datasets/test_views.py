@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import subprocess
 import sys
@@ -34,15 +33,6 @@ def _dicom(path: Path, patient: int, seed: int) -> None:
     write_echo_dicom(path, _frames(seed), np.arange(3) * 20.0, compression="none", patient=_fake_patient(patient))
 
 
-def _tree_hashes(root: Path) -> dict[str, str]:
-    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
-
-
-def _output_bytes(out: Path) -> dict[str, bytes]:
-    return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
-
-
 @pytest.fixture()
 def view_tree(tmp_path: Path) -> Path:
     """8 patients, folders 'A4C', 'plax', 'psax_mid' (names as sites write them), plus bad entries."""
@@ -60,8 +50,9 @@ def view_tree(tmp_path: Path) -> Path:
     return root
 
 
-def test_patient_disjoint_split_without_identifiers_and_with_a_skip_report(view_tree, tmp_path):
-    before = _tree_hashes(view_tree)
+def test_patient_disjoint_split_without_identifiers_and_with_a_skip_report(view_tree, tmp_path, tree_hashes,
+                                                                          output_bytes):
+    before = tree_hashes(view_tree)
     out = tmp_path / "out"
     report = prepare_view_dataset(view_tree, out, salt=SALT, val_fraction=0.25, test_fraction=0.25, seed=1)
 
@@ -81,7 +72,7 @@ def test_patient_disjoint_split_without_identifiers_and_with_a_skip_report(view_
     assert all(len(keys) == 1 for keys in by_folder.values()) and len(by_folder) == 8
 
     # No identifier from the DICOM headers anywhere in the output.
-    text = b"".join(_output_bytes(out).values())
+    text = b"".join(output_bytes(out).values())
     for p in range(8):
         for value in _fake_patient(p).values():
             if value != "19600101":
@@ -95,15 +86,15 @@ def test_patient_disjoint_split_without_identifiers_and_with_a_skip_report(view_
     assert "truncated" in skipped["A4C/p0/truncated.dcm"]
     assert report["n_skipped"] == 3
     assert set(report["empty_views"]) == set(VIEW_NAMES) - {"A4C", "PLAX", "PSAX-mid"}
-    assert _tree_hashes(view_tree) == before  # inputs untouched
+    assert tree_hashes(view_tree) == before  # inputs untouched
 
 
-def test_rerun_gives_identical_bytes(view_tree, tmp_path):
+def test_rerun_gives_identical_bytes(view_tree, tmp_path, output_bytes):
     out = tmp_path / "out"
     prepare_view_dataset(view_tree, out, salt=SALT, folds=3, seed=4)
-    first = _output_bytes(out)
+    first = output_bytes(out)
     prepare_view_dataset(view_tree, out, salt=SALT, folds=3, seed=4)
-    assert _output_bytes(out) == first
+    assert output_bytes(out) == first
 
 
 def test_folds_group_patients(view_tree, tmp_path):
