@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-__all__ = ["RESAMPLE", "convert_frames", "resize_frames", "to_grey", "to_rgb"]
+__all__ = ["RESAMPLE", "convert_frame", "convert_frames", "resize_frames", "to_grey", "to_rgb"]
 
 # Pillow widens the filter support when shrinking, so downscaling is antialiased. Hamming (support 1,
 # like bilinear, slightly sharper) is also closest to libjpeg's DCT-domain downscaling, which keeps the fast
@@ -46,6 +46,11 @@ def resize_frames(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     for i, frame in enumerate(frames):
         out[i] = np.asarray(Image.fromarray(frame).resize((w, h), RESAMPLE))
     return out
+
+
+def convert_frame(frame: np.ndarray, *, grey: bool | None, size: tuple[int, int] | None) -> np.ndarray:
+    """One (H, W) or (H, W, 3) uint8 frame through the same ``grey`` / ``size`` options as :func:`convert_frames`."""
+    return convert_frames(frame[None], grey=grey, size=size)[0]
 
 
 def convert_frames(frames: np.ndarray, *, grey: bool | None, size: tuple[int, int] | None) -> np.ndarray:
