@@ -36,6 +36,7 @@ from echo_monai.views import VIEW_NAMES, view_index
 
 __all__ = ["file_kind", "load_view_mapping", "prepare_view_dataset", "resolve_view_folder"]
 
+_PATH_FIELDS = ("truth", "ecg_file")  # path-valued fields of a synthetic datalist item
 _CHECK_SIZE = (64, 64)  # decoding at a small size proves a file readable at a fraction of the cost
 
 
@@ -164,7 +165,9 @@ def _read_check(path: Path, kind: str) -> dict[str, Any]:
     else:
         from echo_monai.io.nifti import read_nifti_cine
 
-        cine = read_nifti_cine(path)
+        # 3-D NIfTI files carry no frame interval; the check needs none, so no frame rate is reported.
+        cine = read_nifti_cine(path, grey=True, size=_CHECK_SIZE, frame_time_ms=1.0)
+        return {"n_frames": cine.num_frames}
     if cine.num_frames == 0:
         raise EchoDataError(path, "no frames")
     facts: dict[str, Any] = {"n_frames": cine.num_frames}
@@ -312,9 +315,11 @@ def prepare_view_dataset(
             "case": case,
             **facts,
         })
-        # Keep other relative paths of a synthetic item (e.g. its truth file) usable the same way.
-        if absolute_paths and mode == "synthetic datalist" and isinstance(item.get("truth"), str):
-            item["truth"] = str(root / item["truth"])
+        # Other relative paths of a synthetic item (truth, separate ECG file) follow the image's convention.
+        if absolute_paths:
+            for key in _PATH_FIELDS:
+                if isinstance(item.get(key), str):
+                    item[key] = str(root / item[key])
         items.append(item)
 
     datalist = split_items(items, group_key="case", stratify_key="view", val_fraction=val_fraction,

@@ -168,3 +168,24 @@ def test_command_line_front_end(view_tree, tmp_path):
     bad = subprocess.run([sys.executable, str(script), "--input", str(view_tree), "--out",
                           str(view_tree / "inside"), "--salt", SALT], capture_output=True, text=True, timeout=120, check=False)
     assert bad.returncode == 2 and "overlaps the input" in bad.stderr
+
+
+def test_synthetic_datalist_input_is_resplit_by_case(synthetic_dataset, tmp_path, tree_hashes, output_bytes):
+    before = tree_hashes(synthetic_dataset)
+    out = tmp_path / "out"
+    report = prepare_view_dataset(synthetic_dataset / "datalist.json", out, test_fraction=0.25, folds=3, seed=5)
+    datalist = json.loads((out / "datalist.json").read_text())
+    items = datalist["training"] + datalist["test"]
+    assert len(items) == 12 and report["n_skipped"] == 0
+    assert {i["case"] for i in items} == {"case0000", "case0001", "case0002", "case0003"}
+    assert not {i["case"] for i in datalist["training"]} & {i["case"] for i in datalist["test"]}
+    for item in items:
+        assert (synthetic_dataset / item["image"]).is_file() and (synthetic_dataset / item["truth"]).is_file()
+        assert VIEW_NAMES[item["label"]] == item["view"] and item["n_frames"] == 20
+    # The generator's fake identifiers (in every DICOM header) never reach the output.
+    fake = json.loads((synthetic_dataset / "fake_identifiers.json").read_text())
+    text = b"".join(output_bytes(out).values())
+    for identifiers in fake.values():
+        for key in ("name", "id", "accession", "institution", "referring_physician"):
+            assert identifiers[key].encode() not in text
+    assert tree_hashes(synthetic_dataset) == before
