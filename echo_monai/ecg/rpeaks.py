@@ -98,7 +98,9 @@ def _check_input(signal: np.ndarray, fs: float) -> np.ndarray:
 def _bandpass(x: np.ndarray, fs: float, lo: float, hi: float) -> np.ndarray:
     hi = min(hi, 0.45 * fs)
     sos = sps.butter(2, [lo, hi], btype="bandpass", fs=fs, output="sos")
-    return sps.sosfiltfilt(sos, x, axis=-1)
+    # Pad by up to 1 s (the default is a few samples): the 0.5 Hz high-pass otherwise rings at the ends
+    # and can fake a QRS apex at the first or last beat.
+    return sps.sosfiltfilt(sos, x, axis=-1, padlen=min(x.shape[-1] - 1, round(fs)))
 
 
 def _window_extrema(x: np.ndarray, centres: np.ndarray, half: int) -> tuple[np.ndarray, np.ndarray]:
