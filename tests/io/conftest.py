@@ -7,6 +7,14 @@ import pytest
 from scipy import ndimage
 
 
+def fan_mask(rows: int, cols: int) -> np.ndarray:
+    """(H, W) bool: the true scan sector of :func:`echo_like_frames` (apex near the top centre, +-38 deg)."""
+    yy, xx = np.mgrid[:rows, :cols].astype(np.float32)
+    apex_x, apex_y = cols / 2.0, rows * 0.05
+    angle = np.arctan2(xx - apex_x, yy - apex_y)
+    return (np.abs(angle) < np.deg2rad(38)) & (np.hypot(xx - apex_x, yy - apex_y) < rows * 0.78)
+
+
 def echo_like_frames(n_frames: int, rows: int, cols: int, *, colour: bool, seed: int = 0) -> np.ndarray:
     """(T, H, W[, 3]) uint8: speckle inside a moving fan, a static text block and a coloured ECG sweep.
 
@@ -15,10 +23,8 @@ def echo_like_frames(n_frames: int, rows: int, cols: int, *, colour: bool, seed:
     """
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[:rows, :cols].astype(np.float32)
-    apex_x, apex_y = cols / 2.0, rows * 0.05
-    r = np.hypot(xx - apex_x, yy - apex_y)
-    angle = np.arctan2(xx - apex_x, yy - apex_y)
-    fan = (np.abs(angle) < np.deg2rad(38)) & (r < rows * 0.78)
+    r = np.hypot(xx - cols / 2.0, yy - rows * 0.05)
+    fan = fan_mask(rows, cols)
     frames = np.zeros((n_frames, rows, cols, 3) if colour else (n_frames, rows, cols), dtype=np.uint8)
     strip_y0 = int(rows * 0.86)
     for t in range(n_frames):
@@ -43,3 +49,8 @@ def echo_like_frames(n_frames: int, rows: int, cols: int, *, colour: bool, seed:
 @pytest.fixture(scope="session")
 def echo_frames():
     return echo_like_frames
+
+
+@pytest.fixture(scope="session")
+def true_fan():
+    return fan_mask
