@@ -12,7 +12,7 @@ import pytest
 @pytest.fixture(scope="session")
 def synthetic_dataset(tmp_path_factory) -> Path:
     """4 patients x one clip each of A4C, A2C and PLAX, 20 frames of 80x80: small, but real DICOM and truth."""
-    from echo_monai.synthetic import make_dataset
+    from echo_monai.synthetic.dataset import make_dataset
 
     out = tmp_path_factory.mktemp("synthetic") / "dataset"
     # Clip j of every view belongs to patient j % n_patients: 4 clips per view, one per patient.
