@@ -41,6 +41,8 @@ def open_dicom(path: str | os.PathLike, *, stop_before_pixels: bool = False) -> 
         for warning in caught:
             if "End of file reached" in str(warning.message):  # cut inside the encapsulated pixel data
                 raise EchoDataError(path, f"DICOM file is truncated ({warning.message})".replace(str(path), "file"))
+        for warning in caught:  # everything else (odd values, non-conformant VRs) is the caller's to see
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
         return ds
     except EchoDataError:
         raise
@@ -133,7 +135,7 @@ def cine_metadata(ds: Dataset, n_frames: int, times: np.ndarray) -> dict:
         "columns": int(ds.Columns) if "Columns" in ds else None,
         "n_frames": n_frames,
         "frame_rate_hz": rate,
-        "heart_rate_bpm": None if heart_rate in (None, "") else float(heart_rate),
+        "heart_rate_bpm": float(heart_rate) if heart_rate not in (None, "") and float(heart_rate) > 0 else None,
         "study_key": _marker(ds.get("StudyInstanceUID")),
         "series_key": _marker(ds.get("SeriesInstanceUID")),
     }
@@ -243,7 +245,11 @@ def read_echo_cine(
         regions = [_rescale_region(r, scale_x, scale_y) for r in regions]
     tissue = _tissue_region(regions)
     spacing = None if tissue is None else (tissue.delta_y * 10.0, tissue.delta_x * 10.0)
-    scan_region = None if tissue is None else (tissue.x0, tissue.y0, tissue.x1, tissue.y1)
+    scan_region = None
+    if tissue is not None:
+        # Clipped to the image: some devices give region bounds in their screen grid, past the columns.
+        h, w = frames.shape[1:3]
+        scan_region = (max(tissue.x0, 0), max(tissue.y0, 0), min(tissue.x1, w - 1), min(tissue.y1, h - 1))
 
     ecg = read_dicom_ecg(ds, path, ecg_search_dir) if with_ecg else None
     metadata = cine_metadata(ds, n_frames, times)

@@ -169,7 +169,9 @@ def _from_curve(ds: Dataset, path: str | os.PathLike | None) -> EcgSignal | None
     ``CoordinateStartValue`` (50xx,0114, ms of sample 0 relative to the first frame); a 2-D curve holds
     (time ms, value) pairs and must be uniformly sampled. Values are returned as stored.
     """
-    groups = sorted({e.tag.group for e in ds if 0x5000 <= e.tag.group <= 0x501E and e.tag.element == 0x3000})
+    # Tags only: iterating the Dataset itself would convert every raw element, pixel data included.
+    tags = ds.keys()  # noqa: SIM118
+    groups = sorted({t.group for t in tags if 0x5000 <= t.group <= 0x501E and t.element == 0x3000})
     if not groups:
         return None
     chosen = groups[0]

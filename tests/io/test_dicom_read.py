@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pydicom
 import pytest
@@ -75,8 +77,8 @@ def test_real_ybr_cine_has_true_colours():
     """pydicom's SonoSite cine: YBR_FULL_422 JPEG, 30 frames 240x320; no double YBR conversion."""
     path = get_testdata_file("examples_ybr_color.dcm")
     ds = pydicom.dcmread(path)
-    frame0 = np.asarray(Image.open(__import__("io").BytesIO(
-        next(pydicom.encaps.generate_frames(ds.PixelData, number_of_frames=30)))).convert("RGB"))
+    first = next(pydicom.encaps.generate_frames(ds.PixelData, number_of_frames=30))
+    frame0 = np.asarray(Image.open(io.BytesIO(first)).convert("RGB"))
     for fast in (True, False):
         cine = read_echo_cine(path, fast=fast)
         assert cine.frames.shape == (30, 240, 320, 3)
@@ -89,6 +91,9 @@ def test_real_ybr_cine_has_true_colours():
         assert bright.shape[0] > 1000
         assert np.abs(bright[:, 1] - bright[:, 0]).mean() < 4 and np.abs(bright[:, 1] - bright[:, 2]).mean() < 4
     assert cine.spacing_mm == pytest.approx((0.5105, 0.5105), abs=1e-4)
+    # This device writes region bounds past the 320x240 image; the scan region is clipped to it.
+    assert cine.regions[0].x1 > 319 and cine.scan_region == (84, 31, 319, 239)
+    assert cine.metadata["heart_rate_bpm"] is None  # HeartRate 0 means "not measured"
 
 
 def test_frame_time_sources(tmp_path, grey):

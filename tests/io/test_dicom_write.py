@@ -170,3 +170,13 @@ def test_bad_arguments_write_nothing(tmp_path, grey, rgb):
     with pytest.raises(ValueError, match="RGB"):
         write_echo_dicom(target, rgb, np.arange(T) * 20.0, photometric="RGB")
     assert os.listdir(tmp_path) == []
+
+
+def test_failed_write_keeps_the_existing_file(tmp_path, grey):
+    target = write_echo_dicom(tmp_path / "keep.dcm", grey, np.arange(T) * 20.0)
+    before = target.read_bytes()
+    bad_ecg = EcgSignal(signal=np.full((1, 50), np.nan, dtype=np.float32), fs=250.0)
+    with pytest.raises(ValueError, match="NaN"):
+        write_echo_dicom(target, grey, np.arange(T) * 20.0, ecg=bad_ecg)
+    assert target.read_bytes() == before
+    assert os.listdir(tmp_path) == ["keep.dcm"]  # no temporary file left behind
