@@ -170,7 +170,7 @@ def _from_curve(ds: Dataset, path: str | os.PathLike | None) -> EcgSignal | None
     (time ms, value) pairs and must be uniformly sampled. Values are returned as stored.
     """
     # Tags only: iterating the Dataset itself would convert every raw element, pixel data included.
-    tags = ds.keys()  # noqa: SIM118
+    tags = ds.keys()
     groups = sorted({t.group for t in tags if 0x5000 <= t.group <= 0x501E and t.element == 0x3000})
     if not groups:
         return None
