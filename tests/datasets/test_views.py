@@ -189,3 +189,38 @@ def test_synthetic_datalist_input_is_resplit_by_case(synthetic_dataset, tmp_path
         for key in ("name", "id", "accession", "institution", "referring_physician"):
             assert identifiers[key].encode() not in text
     assert tree_hashes(synthetic_dataset) == before
+
+
+def test_videos_and_nifti_take_the_patient_from_a_regex_and_bad_files_are_reported(tmp_path):
+    from echo_monai.io.dicom_write import write_ecg_waveform_dicom
+    from echo_monai.io.nifti import write_nifti_cine
+    from echo_monai.io.types import EcgSignal
+    from echo_monai.io.video import write_video
+
+    root = tmp_path / "site"
+    for name, seed in (("p01_a.avi", 1), ("p01_b.avi", 2), ("p02_a.avi", 3)):
+        write_video(root / "A4C" / name, _frames(seed, n=4, size=32), 25.0)
+    write_nifti_cine(root / "PLAX" / "p01_c.nii.gz", _frames(4, n=4, size=32), frame_time_ms=20.0)
+    write_video(root / "PLAX" / "clip_without_id.avi", _frames(5, n=4, size=32), 25.0)
+    (root / "A4C" / "p03_garbage.avi").write_bytes(b"RIFF" + bytes(200))
+    _dicom(root / "PLAX" / "p04_cine.dcm", 4, 6)
+    ecg = EcgSignal(signal=np.zeros((1, 500), dtype=np.float32), fs=500.0, channel_names=["II"])
+    write_ecg_waveform_dicom(root / "PLAX" / "p04_ecg.dcm", ecg, root / "PLAX" / "p04_cine.dcm")
+
+    without = prepare_view_dataset(root, tmp_path / "no_regex", salt=SALT, val_fraction=0, test_fraction=0)
+    reasons = {s["source"]: s["reason"] for s in without["skipped"]}
+    assert "pass --patient-regex" in reasons["A4C/p01_a.avi"] and "pass --patient-regex" in reasons["PLAX/p01_c.nii.gz"]
+    assert without["n_items"]["training"] == 1  # only the DICOM cine has a PatientID
+
+    report = prepare_view_dataset(root, tmp_path / "out", salt=SALT, patient_regex=r"^(?P<patient>p\d+)_",
+                                  val_fraction=0, test_fraction=0)
+    items = {i["image"]: i for i in json.loads((tmp_path / "out" / "datalist.json").read_text())["training"]}
+    assert sorted(items) == ["A4C/p01_a.avi", "A4C/p01_b.avi", "A4C/p02_a.avi", "PLAX/p01_c.nii.gz",
+                             "PLAX/p04_cine.dcm"]
+    assert items["A4C/p01_a.avi"]["case"] == items["A4C/p01_b.avi"]["case"] == items["PLAX/p01_c.nii.gz"]["case"]
+    assert items["A4C/p01_a.avi"]["case"] != items["A4C/p02_a.avi"]["case"]
+    assert items["A4C/p01_a.avi"]["frame_rate_hz"] == pytest.approx(25.0) and items["A4C/p01_a.avi"]["n_frames"] == 4
+    reasons = {s["source"]: s["reason"] for s in report["skipped"]}
+    assert "does not match" in reasons["PLAX/clip_without_id.avi"]
+    assert "not a video" in reasons["A4C/p03_garbage.avi"]
+    assert "no pixel data" in reasons["PLAX/p04_ecg.dcm"] or "not an image" in reasons["PLAX/p04_ecg.dcm"]
