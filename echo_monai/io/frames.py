@@ -35,8 +35,12 @@ def to_rgb(frames: np.ndarray) -> np.ndarray:
     return np.repeat(frames[..., None], 3, axis=-1)
 
 
-def resize_frames(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Resize every frame to ``size`` = (H, W) pixels; (T, H, W) or (T, H, W, 3) uint8 in and out."""
+def resize_frames(frames: np.ndarray, size: tuple[int, int],
+                  resample: Image.Resampling = RESAMPLE) -> np.ndarray:
+    """Resize every frame to ``size`` = (H, W) pixels; (T, H, W) or (T, H, W, 3) uint8 in and out.
+
+    ``resample=Image.Resampling.NEAREST`` keeps label values (segmentation masks) intact.
+    """
     h, w = int(size[0]), int(size[1])
     if h <= 0 or w <= 0:
         raise ValueError(f"size must be positive (H, W), got {size}")
@@ -44,7 +48,7 @@ def resize_frames(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         return frames
     out = np.empty((frames.shape[0], h, w, *frames.shape[3:]), dtype=np.uint8)
     for i, frame in enumerate(frames):
-        out[i] = np.asarray(Image.fromarray(frame).resize((w, h), RESAMPLE))
+        out[i] = np.asarray(Image.fromarray(frame).resize((w, h), resample))
     return out
 
 

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+from PIL import Image
 
 from echo_monai.errors import EchoDataError
-from echo_monai.io.frames import convert_frames
+from echo_monai.io.frames import convert_frames, resize_frames
 from echo_monai.io.types import EchoCine
 
 __all__ = ["read_nifti_cine", "write_nifti_cine"]
@@ -108,6 +109,7 @@ def read_nifti_cine(
     grey: bool | None = None,
     size: tuple[int, int] | None = None,
     frame_time_ms: float | None = None,
+    labels: bool = False,
 ) -> EchoCine:
     """Read a NIfTI cine into an :class:`EchoCine` (uint8 frames).
 
@@ -115,6 +117,8 @@ def read_nifti_cine(
         path: ``.nii`` / ``.nii.gz`` file: (x, y, 1, t), (x, y, 1, t, 3), or 3-D (x, y, frames).
         grey, size: as in :func:`echo_monai.io.read_echo_cine`.
         frame_time_ms: frame interval to use when the file has none (3-D files, pixdim[4] = 0).
+        labels: the file is a label map (segmentation masks): values are kept exactly (integers 0..255
+            required) and ``size`` resizes with nearest neighbour.
 
     Raises:
         EchoDataError: unreadable file, NaN/inf, a layout that is not a 2-D cine, or no frame interval.
@@ -140,7 +144,15 @@ def read_nifti_cine(
         frames, step = data.T[None], 0.0
     else:
         raise EchoDataError(path, f"shape {data.shape} is not a 2-D cine (x, y[, 1, t[, 3]])")
-    frames, how = _to_uint8(np.ascontiguousarray(frames), path)
+    frames = np.ascontiguousarray(frames)
+    if labels:
+        if frames.dtype.kind == "f" and not np.all(np.isfinite(frames)):
+            raise EchoDataError(path, "label map contains NaN or inf")
+        if frames.size and (frames.min() < 0 or frames.max() > 255 or np.any(frames != np.round(frames))):
+            raise EchoDataError(path, "label map values must be integers in 0..255")
+        frames, how = frames.astype(np.uint8), "labels"
+    else:
+        frames, how = _to_uint8(frames, path)
 
     n_frames = frames.shape[0]
     step_ms = step * _TIME_TO_MS.get(time_unit, 1.0) if step > 0 else 0.0
@@ -155,7 +167,10 @@ def read_nifti_cine(
     spatial_unit = img.header.get_xyzt_units()[0]
     # "unknown" is read as mm, as ITK does: most tools that leave the unit unset mean millimetres.
     to_mm = {"mm": 1.0, "unknown": 1.0, "meter": 1000.0, "micron": 1e-3}.get(spatial_unit)
-    frames = convert_frames(frames, grey=grey, size=size)
+    if labels:
+        frames = frames if size is None else resize_frames(frames, size, Image.Resampling.NEAREST)
+    else:
+        frames = convert_frames(frames, grey=grey, size=size)
     spacing = None
     if to_mm is not None and row_mm > 0 and col_mm > 0:
         spacing = (row_mm * to_mm * stored_h / frames.shape[1], col_mm * to_mm * stored_w / frames.shape[2])

@@ -56,6 +56,20 @@ def test_three_d_files_and_other_dtypes(tmp_path, grey):
     assert out.min() == 0 and out.max() == 255
 
 
+def test_label_maps_keep_their_values(tmp_path):
+    labels = np.zeros((3, 40, 60), dtype=np.uint8)
+    labels[:, 10:30, 15:45] = 1
+    labels[:, 15:25, 25:35] = 3
+    path = write_nifti_cine(tmp_path / "gt.nii.gz", labels, spacing_mm=(0.5, 0.5), frame_time_ms=40.0)
+    small = read_nifti_cine(path, size=(20, 30), labels=True)
+    assert set(np.unique(small.frames)) == {0, 1, 3}  # nearest neighbour: no blended values
+    np.testing.assert_array_equal(small.frames, labels[:, 1::2, 1::2])  # the pixel under each new centre
+    assert small.spacing_mm == pytest.approx((1.0, 1.0))
+    nib.save(nib.Nifti1Image(np.full((4, 4, 1, 2), 1.5, np.float32), np.eye(4)), tmp_path / "frac.nii")
+    with pytest.raises(EchoDataError, match="frac.nii: label map values must be integers"):
+        read_nifti_cine(tmp_path / "frac.nii", labels=True)
+
+
 def test_bad_input(tmp_path, grey):
     bad = grey.astype(np.float32)
     bad[2, 3, 4] = np.nan
