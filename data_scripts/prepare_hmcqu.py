@@ -13,7 +13,7 @@ import argparse
 import os
 import sys
 
-from echo_monai.datasets.hmcqu import prepare_hmcqu
+from echo_monai.datasets.hmcqu import DEFAULT_PATIENT_REGEX, prepare_hmcqu
 from echo_monai.errors import EchoDataError
 
 
@@ -23,14 +23,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="folder with HMC-QU/A4C, 'LV Ground-truth Segmentation Masks' and A4C.xlsx")
     parser.add_argument("--out", required=True, help="output folder (new, empty, or from an earlier run)")
     parser.add_argument("--sheet", help="the A4C.xlsx file (default: found below --input)")
+    parser.add_argument("--patient-regex", default=DEFAULT_PATIENT_REGEX,
+                        help="finds the patient in a recording id (default: 'ES0001 _4CH_1' -> 'ES0001')")
     parser.add_argument("--val-fraction", type=float, default=0.15)
     parser.add_argument("--test-fraction", type=float, default=0.15)
     parser.add_argument("--folds", type=int, help="k patient-grouped folds over the non-test items")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     try:
-        report = prepare_hmcqu(args.input, args.out, sheet=args.sheet, val_fraction=args.val_fraction,
-                               test_fraction=args.test_fraction, folds=args.folds, seed=args.seed)
+        report = prepare_hmcqu(args.input, args.out, sheet=args.sheet, patient_regex=args.patient_regex,
+                               val_fraction=args.val_fraction, test_fraction=args.test_fraction, folds=args.folds, seed=args.seed)
     except (EchoDataError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

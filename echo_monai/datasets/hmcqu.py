@@ -35,6 +35,7 @@ from echo_monai.io.nifti import write_nifti_cine
 from echo_monai.io.video import read_video
 
 __all__ = [
+    "DEFAULT_PATIENT_REGEX",
     "HMCQU_SEGMENTS",
     "HMCQU_SEGMENT_AHA",
     "HmcquRow",
@@ -55,7 +56,7 @@ HMCQU_SEGMENTS: tuple[str, ...] = (
 )
 HMCQU_SEGMENT_AHA: tuple[int, ...] = (3, 9, 14, 16, 12, 6)
 _VIDEO_SUFFIXES = (".avi", ".mp4")
-_DEFAULT_PATIENT_REGEX = r"^\s*([A-Za-z]*\d+)"
+DEFAULT_PATIENT_REGEX = r"^\s*([A-Za-z]*\d+)"
 
 
 @dataclass
@@ -294,7 +295,7 @@ def prepare_hmcqu(
     out_dir: str | os.PathLike,
     *,
     sheet: str | os.PathLike | None = None,
-    patient_regex: str = _DEFAULT_PATIENT_REGEX,
+    patient_regex: str = DEFAULT_PATIENT_REGEX,
     min_video_size: tuple[int, int] = (224, 224),
     val_fraction: float = 0.15,
     test_fraction: float = 0.15,

@@ -129,6 +129,8 @@ def _collect_tree(root: Path, mapping: Mapping[str, str | None] | None) -> tuple
             views[folder] = view
     if bad:
         hint = " or add them to the --mapping file" if mapping else "; map site names with --mapping"
+        if (root / "datalist.json").is_file():
+            hint += f"; for a synthetic dataset pass {root / 'datalist.json'} as the input"
         raise EchoDataError(
             root,
             f"folder name(s) {', '.join(repr(b) for b in bad)} are not view names; valid names are: "
@@ -145,8 +147,8 @@ def _collect_tree(root: Path, mapping: Mapping[str, str | None] | None) -> tuple
     for folder, view in views.items():
         for path in sorted(p for p in folder.rglob("*") if p.is_file()):
             rel = path.relative_to(root).as_posix()
-            if path.name.startswith("."):
-                skipped.append((rel, "hidden file"))
+            if any(part.startswith(".") for part in path.relative_to(root).parts):
+                skipped.append((rel, "hidden file or folder"))
             elif file_kind(path) is None:
                 skipped.append((rel, "not a DICOM, AVI/MP4 or NIfTI file"))
             else:
