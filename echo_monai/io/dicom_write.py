@@ -137,8 +137,7 @@ def _waveform_group(ecg: EcgSignal, time_offset_ms: float) -> Dataset:
     counts = np.round(signal / sensitivity).astype(np.int16)
 
     group = Dataset()
-    group.MultiplexGroupTimeOffset = _ds(time_offset_ms)
-    group.TriggerTimeOffset = _ds(0.0)
+    group.MultiplexGroupTimeOffset = _ds(time_offset_ms)  # no TriggerTimeOffset: there is no trigger
     group.WaveformOriginality = "ORIGINAL"
     group.NumberOfWaveformChannels = n_ch
     group.NumberOfWaveformSamples = n
@@ -301,7 +300,7 @@ def write_echo_dicom(
     ds = Dataset()
     ds.file_meta = FileMetaDataset()
     ds.SpecificCharacterSet = "ISO_IR 100"
-    ds.ImageType = ["ORIGINAL", "PRIMARY", "CARDIAC", ""]
+    ds.ImageType = ["ORIGINAL", "PRIMARY"]
     ds.SOPClassUID = US_MULTIFRAME_STORAGE
     ds.SOPInstanceUID = generate_uid()
     ds.StudyInstanceUID = study_uid or generate_uid()
@@ -319,6 +318,10 @@ def write_echo_dicom(
     ds.StudyID = "1"
     ds.SeriesNumber = 1
     ds.InstanceNumber = 1
+    ds.BodyPartExamined = "HEART"  # an unpaired organ: no Laterality
+    # Type 2 attributes with no meaning for a synthetic or converted cine: present, empty.
+    ds.PatientOrientation = ""
+    ds.PositionReferenceIndicator = ""
     _set_patient(ds, patient)
 
     # Cine timing.
@@ -478,6 +481,7 @@ def write_ecg_waveform_dicom(
     ds.ContentDate = ecg_ref.strftime("%Y%m%d")
     ds.ContentTime = ecg_ref.strftime("%H%M%S.%f")
     ds.AcquisitionDateTime = _dt_string(ecg_ref)
+    ds.AcquisitionContextSequence = DicomSequence([])
     ds.WaveformSequence = DicomSequence([_waveform_group(ecg, offset_ms)])
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
