@@ -28,7 +28,7 @@ import numpy as np
 
 from echo_monai.datasets.metaimage import read_metaimage
 from echo_monai.datasets.output import ConversionOutput
-from echo_monai.datasets.splits import SPLIT_NAMES, split_items
+from echo_monai.datasets.splits import SPLIT_NAMES, check_split_arguments, split_items
 from echo_monai.errors import EchoDataError
 from echo_monai.io.nifti import write_nifti_cine
 
@@ -253,6 +253,7 @@ def prepare_camus(
     root = Path(input_dir).expanduser().resolve()
     if not root.is_dir():
         raise EchoDataError(root, "the CAMUS input folder does not exist")
+    check_split_arguments(val_fraction, test_fraction, None)
     unknown_views = [v for v in views if v not in CAMUS_VIEW_CODES]
     unknown_phases = [p for p in phases if p not in PHASES]
     if unknown_views or unknown_phases:

@@ -29,7 +29,7 @@ import numpy as np
 import scipy.io
 
 from echo_monai.datasets.output import ConversionOutput
-from echo_monai.datasets.splits import patient_from_name, split_items
+from echo_monai.datasets.splits import check_split_arguments, patient_from_name, split_items
 from echo_monai.errors import EchoDataError
 from echo_monai.io.nifti import write_nifti_cine
 from echo_monai.io.video import read_video
@@ -326,6 +326,7 @@ def prepare_hmcqu(
     root = Path(input_dir).expanduser().resolve()
     if not root.is_dir():
         raise EchoDataError(root, "the HMC-QU input folder does not exist")
+    check_split_arguments(val_fraction, test_fraction, folds)
     sheet_path = Path(sheet).expanduser().resolve() if sheet else _find_sheet(root)
     if sheet_path is None or not sheet_path.is_file():
         raise EchoDataError(root, "A4C.xlsx not found; pass --sheet")

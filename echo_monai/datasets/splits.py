@@ -18,7 +18,14 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["SPLIT_NAMES", "assign_groups", "patient_from_name", "patient_key", "split_items"]
+__all__ = [
+    "SPLIT_NAMES",
+    "assign_groups",
+    "check_split_arguments",
+    "patient_from_name",
+    "patient_key",
+    "split_items",
+]
 
 SPLIT_NAMES: tuple[str, str, str] = ("training", "validation", "test")
 
@@ -134,6 +141,17 @@ def assign_groups(
     return {groups[g]: int(assignment[g]) for g in range(len(groups))}
 
 
+def check_split_arguments(val_fraction: float, test_fraction: float, folds: int | None = None) -> None:
+    """Raise ``ValueError`` for fractions outside [0, 1) or summing to 1 or more, or fewer than 2 folds.
+
+    Converters call it before they write anything, so that a typo fails at once.
+    """
+    if not (0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
+        raise ValueError(f"fractions must be in [0, 1) and sum below 1, got {val_fraction}, {test_fraction}")
+    if folds is not None and folds < 2:
+        raise ValueError(f"folds must be at least 2, got {folds}")
+
+
 def split_items(
     items: Sequence[Mapping],
     *,
@@ -160,10 +178,7 @@ def split_items(
         ``{"training": [...], "validation": [...], "test": [...]}`` (no ``validation`` with folds); item
         order within a split follows the input order.
     """
-    if not (0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
-        raise ValueError(f"fractions must be in [0, 1) and sum below 1, got {val_fraction}, {test_fraction}")
-    if folds is not None and folds < 2:
-        raise ValueError(f"folds must be at least 2, got {folds}")
+    check_split_arguments(val_fraction, test_fraction, folds)
 
     def counts_of(subset: Sequence[Mapping]) -> dict[str, Counter]:
         per_group: dict[str, Counter] = {}

@@ -29,7 +29,7 @@ import pydicom
 from pydicom.errors import InvalidDicomError
 
 from echo_monai.datasets.output import ConversionOutput, check_disjoint
-from echo_monai.datasets.splits import patient_from_name, patient_key, split_items
+from echo_monai.datasets.splits import check_split_arguments, patient_from_name, patient_key, split_items
 from echo_monai.errors import EchoDataError
 from echo_monai.io.dicom_read import read_echo_cine
 from echo_monai.views import VIEW_NAMES, view_index
@@ -246,6 +246,7 @@ def prepare_view_dataset(
     """
     source = Path(input_path).expanduser().resolve()
     regex = re.compile(patient_regex) if patient_regex else None
+    check_split_arguments(val_fraction, test_fraction, folds)
     check_disjoint(out_dir, [source.parent if source.is_file() else source])
     ignored: list[str] = []
     pre_skipped: list[tuple[str, str]] = []

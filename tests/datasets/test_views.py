@@ -150,11 +150,13 @@ def test_view_folder_names_are_matched_loosely():
         resolve_view_folder("4 chamber")
 
 
-def test_refusals_output_in_input_and_missing_salt(view_tree):
+def test_refusals_output_in_input_missing_salt_and_bad_fractions(view_tree):
     with pytest.raises(EchoDataError, match="overlaps the input"):
         prepare_view_dataset(view_tree, view_tree / "out", salt=SALT)
     with pytest.raises(ValueError, match="salt"):
         prepare_view_dataset(view_tree, view_tree.parent / "out", salt=None)
+    with pytest.raises(ValueError, match="fractions"):
+        prepare_view_dataset(view_tree, view_tree.parent / "out", salt=SALT, val_fraction=0.5, test_fraction=0.5)
     assert not (view_tree / "out").exists() and not (view_tree.parent / "out").exists()
 
 
