@@ -65,7 +65,9 @@ def _check_spacing(spacing_mm: tuple[float, float] | float) -> tuple[float, floa
     return s  # type: ignore[return-value]
 
 
-def clean_wall_mask(mask: np.ndarray, max_hole_fraction: float = 0.1) -> np.ndarray:
+def clean_wall_mask(
+    mask: np.ndarray, max_hole_fraction: float = 0.1, max_fragment_fraction: float = 0.1
+) -> np.ndarray:
     """Largest 8-connected piece of the wall with its small holes filled.
 
     Args:
@@ -73,9 +75,15 @@ def clean_wall_mask(mask: np.ndarray, max_hole_fraction: float = 0.1) -> np.ndar
         max_hole_fraction: holes (background pieces not touching the image border) smaller than this
             fraction of the wall area are filled; the LV cavity, even when the basal ends touch, is far
             larger than that and stays open.
+        max_fragment_fraction: other pieces up to this fraction of the largest are specks and dropped;
+            a larger one means the wall is broken (e.g. cut by the sector edge) and is an error, since
+            half a wall cannot be split into the six segments.
 
     Returns:
         (H, W) bool.
+
+    Raises:
+        EchoDataError: empty mask, or a wall in several large pieces.
     """
     m = np.asarray(mask)
     if m.ndim != 2:
@@ -85,7 +93,15 @@ def clean_wall_mask(mask: np.ndarray, max_hole_fraction: float = 0.1) -> np.ndar
     if n == 0:
         raise EchoDataError(None, "wall mask is empty")
     sizes = np.bincount(lab.ravel())[1:]
-    m = lab == (1 + int(np.argmax(sizes)))
+    order = np.argsort(sizes)[::-1]
+    if n > 1 and sizes[order[1]] > max_fragment_fraction * sizes[order[0]]:
+        raise EchoDataError(
+            None,
+            f"wall mask is in {int((sizes > max_fragment_fraction * sizes[order[0]]).sum())} large pieces "
+            f"({', '.join(str(int(v)) for v in sizes[order[:3]])} pixels): a broken wall (cut by the sector "
+            "edge?) cannot be split into segments",
+        )
+    m = lab == (1 + int(order[0]))
     holes, n_holes = ndimage.label(~m)  # 4-connected background
     if n_holes:
         border = np.unique(np.concatenate([holes[0], holes[-1], holes[:, 0], holes[:, -1]]))

@@ -45,11 +45,14 @@ class SegmentMotion:
     """Regional motion of the six segments over frames ``frames`` (ED first).
 
     Attributes:
-        frames: (F,) frame indices, ED .. ES.
+        frames: (F,) frame indices, ED first, then toward ES.
         displacement_mm: (F, 6) inward endocardial displacement from ED, mm (row 0 is 0).
         thickness_mm: (F, 6) mean wall thickness per segment, mm.
         peak_displacement_mm: (6,) largest displacement over the frames, mm.
         thickening_pct: (6,) 100 * (largest thickness - ED thickness) / ED thickness.
+        radius_mm: (6,) mean distance of the segment's ED endocardium from the LV long axis, mm.
+        shortening_pct: (6,) regional shortening, 100 * peak displacement / radius: comparable between
+            segments near the apex (small radius, small motion) and near the base.
         ed_segments: (H, W) uint8 segment labels (1..6) of the ED frame.
         ed_centerline: the ED wall centre line.
         spacing_mm: (row, column) pixel size in mm.
@@ -60,6 +63,8 @@ class SegmentMotion:
     thickness_mm: np.ndarray
     peak_displacement_mm: np.ndarray
     thickening_pct: np.ndarray
+    radius_mm: np.ndarray
+    shortening_pct: np.ndarray
     ed_segments: np.ndarray
     ed_centerline: WallCenterline
     spacing_mm: tuple[float, float]
@@ -131,14 +136,17 @@ def segment_motion(
     es_frame: int,
     spacing_mm: tuple[float, float] | float = (1.0, 1.0),
     septum_side: str = "left",
+    method: str = "long_axis",
 ) -> SegmentMotion:
     """Per-segment endocardial displacement and thickening from ED to ES.
 
     Args:
         masks: (T, H, W) wall masks of one clip, non-zero = wall.
-        ed_frame, es_frame: 0-based frame indices, ``ed_frame < es_frame``.
+        ed_frame, es_frame: 0-based frame indices. Normally ES follows ED; if ES comes first (the clip
+            starts in systole and the ED is the next one), the frames are taken from ED back to ES.
         spacing_mm: (row, column) pixel size in mm.
         septum_side: see :func:`~echo_monai.regional.centerline.wall_centerline`.
+        method: how the segments are cut, see :mod:`~echo_monai.regional.segments`.
 
     Returns:
         :class:`SegmentMotion`.
@@ -150,12 +158,14 @@ def segment_motion(
     if masks.ndim != 3:
         raise EchoDataError(None, f"wall masks must be (T, H, W), got shape {masks.shape}")
     ed_frame, es_frame = int(ed_frame), int(es_frame)
-    if not 0 <= ed_frame < es_frame < masks.shape[0]:
-        raise EchoDataError(
-            None, f"need 0 <= ED frame < ES frame < {masks.shape[0]} frames, got ED {ed_frame}, ES {es_frame}"
-        )
+    n = masks.shape[0]
+    if not (0 <= ed_frame < n and 0 <= es_frame < n) or ed_frame == es_frame:
+        raise EchoDataError(None, f"need two different frames among {n}, got ED {ed_frame}, ES {es_frame}")
     spacing = _check_spacing(spacing_mm)
-    frames = np.arange(ed_frame, es_frame + 1)
+    # ES before ED (a clip that starts in systole): walk back from ED; the ED -> ES change is the same.
+    frames = (
+        np.arange(ed_frame, es_frame + 1) if es_frame > ed_frame else np.arange(ed_frame, es_frame - 1, -1)
+    )
     disp = np.zeros((frames.size, 6))
     thick = np.zeros((frames.size, 6))
     ed_seg = ed_cl = None
@@ -164,8 +174,8 @@ def segment_motion(
             cl = wall_centerline(masks[t], spacing, septum_side=septum_side)
         except EchoDataError as e:
             raise EchoDataError(None, f"frame {t}: {e.problem}") from e
-        seg = split_wall_segments(masks[t], spacing, centerline=cl)
-        labels = centerline_segments(cl)
+        seg = split_wall_segments(masks[t], spacing, centerline=cl, method=method)
+        labels = centerline_segments(cl, method)
         borders = _border_distances(masks[t], cl)
         thick[i] = _segment_means(borders.sum(axis=1), labels)
         ok = np.isfinite(borders[:, 0])
@@ -175,19 +185,29 @@ def segment_motion(
         if i == 0:
             ed_seg, ed_cl, ed_endo, ed_labels = seg, cl, endo[ok], labels[ok]
             ed_normals = cl.normals[ok]
+            # Distance of each ED endocardial point from the LV long axis (base midpoint -> apex).
+            base_mid = 0.5 * (cl.points_mm[0] + cl.points_mm[-1])
+            axis = cl.points_mm[cl.apex_index] - base_mid
+            axis /= max(float(np.linalg.norm(axis)), 1e-9)
+            rel = ed_endo - base_mid
+            radius = _segment_means(np.abs(rel[:, 0] * axis[1] - rel[:, 1] * axis[0]), ed_labels)
             # Farther than half the basal width is the opposite wall, not this one.
             max_mm = 0.5 * float(np.linalg.norm(cl.points_mm[-1] - cl.points_mm[0]))
             continue
         inward = _ray_hits(ed_endo, ed_normals, endo[ok], max_mm)
         disp[i] = _segment_means(inward, ed_labels)
+    peak = np.nanmax(disp, axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         thickening = 100.0 * (np.nanmax(thick, axis=0) - thick[0]) / thick[0]
+        shortening = 100.0 * peak / radius
     return SegmentMotion(
         frames=frames,
         displacement_mm=disp,
         thickness_mm=thick,
-        peak_displacement_mm=np.nanmax(disp, axis=0),
+        peak_displacement_mm=peak,
         thickening_pct=thickening,
+        radius_mm=radius,
+        shortening_pct=shortening,
         ed_segments=ed_seg,
         ed_centerline=ed_cl,
         spacing_mm=spacing,

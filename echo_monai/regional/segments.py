@@ -1,10 +1,15 @@
 """The six A4C wall segments of HMC-QU (AHA 3, 9, 14 | 16, 12, 6) from the wall centre line.
 
-Each half of the centre line (septal basal end -> apex, apex -> lateral basal end) is cut into thirds by
-arc length: basal, mid, apical. The apex, the point of the centre line farthest from the midpoint of
-the two basal ends (the far end of the LV long axis), is the boundary shared by the two apical
-segments. Every wall pixel takes the
-segment of its nearest centre-line point.
+The apex, the point of the centre line farthest from the midpoint of the two basal ends (the far end of
+the LV long axis), is the boundary shared by the two apical segments. Each half of the centre line
+(septal basal end -> apex, apex -> lateral basal end) is cut into basal, mid and apical thirds, either
+
+- ``"long_axis"`` (default): thirds of the LV long axis (base midpoint -> apex), the AHA way of cutting
+  the LV by planes perpendicular to its long axis; the apical segments are then longer along the
+  curved wall than the others; or
+- ``"arc_length"``: thirds of the half's length along the wall.
+
+Every wall pixel takes the segment of its nearest centre-line point.
 """
 
 from __future__ import annotations
@@ -29,20 +34,34 @@ SEGMENT_NAMES = (
 AHA_SEGMENTS = (3, 9, 14, 16, 12, 6)
 
 
-def centerline_segments(centerline: WallCenterline) -> np.ndarray:
-    """Segment label (1..6) of every centre-line point, shape (N,) uint8."""
-    arc = centerline.arc_mm
-    apex = arc[centerline.apex_index]
-    labels = np.empty(arc.size, dtype=np.uint8)
-    septal = arc <= apex
-    # Thirds of each half; clip so the end points fall in the basal / apical thirds.
-    f_sep = np.clip(arc / max(apex, 1e-9), 0, 1)
-    f_lat = np.clip((arc[-1] - arc) / max(arc[-1] - apex, 1e-9), 0, 1)
-    third_sep = np.minimum((f_sep * 3).astype(int), 2)  # 0 basal, 1 mid, 2 apical
-    third_lat = np.minimum((f_lat * 3).astype(int), 2)
-    labels[septal] = 1 + third_sep[septal]
-    labels[~septal] = 6 - third_lat[~septal]
-    return labels
+def centerline_segments(
+    centerline: WallCenterline, method: str = "long_axis", level_edges: tuple[float, float] = (1 / 3, 2 / 3)
+) -> np.ndarray:
+    """Segment label (1..6) of every centre-line point, shape (N,) uint8.
+
+    Args:
+        centerline: the wall centre line.
+        method: ``"arc_length"`` or ``"long_axis"`` (see the module docstring).
+        level_edges: basal/mid and mid/apical boundaries as fractions from the base (0) to the apex (1).
+    """
+    if method not in ("arc_length", "long_axis"):
+        raise ValueError(f"method must be 'arc_length' or 'long_axis', got {method!r}")
+    lo, hi = level_edges
+    if not 0.0 < lo < hi < 1.0:
+        raise ValueError(f"level_edges must satisfy 0 < basal/mid < mid/apical < 1, got {level_edges}")
+    arc, apex_i = centerline.arc_mm, centerline.apex_index
+    septal = np.arange(arc.size) <= apex_i
+    if method == "arc_length":
+        apex = arc[apex_i]
+        # Fraction of the way from the base to the apex along each half.
+        frac = np.where(septal, arc / max(apex, 1e-9), (arc[-1] - arc) / max(arc[-1] - apex, 1e-9))
+    else:
+        pts = centerline.points_mm
+        base_mid = 0.5 * (pts[0] + pts[-1])
+        axis = pts[apex_i] - base_mid
+        frac = (pts - base_mid) @ axis / max(float(axis @ axis), 1e-9)
+    level = np.searchsorted(np.asarray(level_edges), np.clip(frac, 0.0, 1.0), side="right")  # 0 basal .. 2
+    return np.where(septal, 1 + level, 6 - level).astype(np.uint8)
 
 
 def split_wall_segments(
@@ -50,6 +69,7 @@ def split_wall_segments(
     spacing_mm: tuple[float, float] | float = (1.0, 1.0),
     centerline: WallCenterline | None = None,
     septum_side: str = "left",
+    method: str = "long_axis",
 ) -> np.ndarray:
     """Label the wall pixels of an A4C frame by segment.
 
@@ -58,6 +78,7 @@ def split_wall_segments(
         spacing_mm: (row, column) pixel size in mm.
         centerline: reuse one already computed for this mask.
         septum_side: see :func:`wall_centerline`.
+        method: ``"arc_length"`` or ``"long_axis"`` (see the module docstring).
 
     Returns:
         (H, W) uint8: 0 outside the (cleaned) wall, 1..6 the segments in :data:`SEGMENT_NAMES` order.
@@ -69,5 +90,5 @@ def split_wall_segments(
     pix_mm = np.stack([rows, cols], axis=1) * np.asarray(centerline.spacing_mm)
     _, nearest = cKDTree(centerline.points_mm).query(pix_mm)
     out = np.zeros(wall.shape, dtype=np.uint8)
-    out[rows, cols] = centerline_segments(centerline)[nearest]
+    out[rows, cols] = centerline_segments(centerline, method)[nearest]
     return out

@@ -19,7 +19,7 @@ def _motion(phantom, inward_es, thickness_es):
             spacing_mm=SPACING,
         )
         frames.append(mask)
-    return segment_motion(np.stack(frames), 0, 3, SPACING)
+    return segment_motion(np.stack(frames), 0, 3, SPACING, method="arc_length")  # as the phantom
 
 
 @pytest.mark.parametrize("frozen", [0, 2, 4])
@@ -42,20 +42,22 @@ def test_normal_heart(phantom) -> None:
 
 def test_globally_hypokinetic_heart_caught_by_absolute_norms() -> None:
     # Nothing stands out relatively, but everything moves too little.
-    weak = classify_segments((np.full(6, 1.0), np.full(6, 4.0)))
+    weak = classify_segments((np.full(6, 5.0), np.full(6, 8.0)))
     assert weak.abnormal.all() and weak.mi
     # The same proportions at normal magnitudes are normal.
-    assert not classify_segments((np.full(6, 6.0), np.full(6, 30.0))).abnormal.any()
+    assert not classify_segments((np.full(6, 30.0), np.full(6, 40.0))).abnormal.any()
 
 
 def test_thresholds_and_nan() -> None:
-    disp, thick = np.array([6.0, 6.0, 3.5, 6.0, 6.0, np.nan]), np.full(6, 30.0)
-    result = classify_segments((disp, thick))
-    assert result.reference_displacement_mm == pytest.approx(6.0)
-    assert result.score[2] == pytest.approx(0.5 * 3.5 / 6 + 0.5)
+    short, thick = np.array([30.0, 30.0, 17.5, 30.0, 30.0, np.nan]), np.full(6, 40.0)
+    result = classify_segments((short, thick))
+    assert result.reference_shortening_pct == pytest.approx(30.0)
+    assert result.score[2] == pytest.approx(0.5 * 17.5 / 30 + 0.5)
     assert result.abnormal.tolist() == [False, False, False, False, False, True]  # NaN: cannot vouch
-    strict = classify_segments((disp, thick), relative_threshold=0.8)
+    strict = classify_segments((short, thick), relative_threshold=0.8)
     assert strict.abnormal[2]
+    shortening_only = classify_segments((short, thick), shortening_weight=1.0)
+    assert shortening_only.score[2] == pytest.approx(17.5 / 30)
     with pytest.raises(ValueError):
         classify_segments((np.zeros(5), np.zeros(5)))
 

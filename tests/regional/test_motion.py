@@ -39,7 +39,7 @@ def test_per_segment_motion_and_curves(phantom) -> None:
     inward = np.array([6.0, 6.0, 0.0, 4.0, 5.0, 5.0])  # apical septal frozen
     thick = np.array([10.0, 10.0, 8.0, 10.0, 10.0, 10.0])
     masks = _clip(phantom, inward, thick)
-    m = segment_motion(masks, 0, 4, SPACING)
+    m = segment_motion(masks, 0, 4, SPACING, method="arc_length")  # the phantom cuts by arc length
     assert m.frames.tolist() == [0, 1, 2, 3, 4]
     assert m.peak_displacement_mm == pytest.approx(inward, abs=0.4)
     assert m.thickening_pct[2] == pytest.approx(0.0, abs=3.0)
@@ -59,11 +59,25 @@ def test_window_inside_clip(phantom) -> None:
     assert m.peak_displacement_mm == pytest.approx(np.full(6, 2.0), abs=0.2)  # 1/3 -> 3/3 of 3 mm
 
 
+def test_es_before_ed_walks_backward(phantom) -> None:
+    masks = _clip(phantom, [3.0] * 6, [10.0] * 6, n_frames=4)[::-1]  # frame 0 is ES, frame 3 is ED
+    m = segment_motion(masks, 3, 0, SPACING)
+    assert m.frames.tolist() == [3, 2, 1, 0]
+    assert m.peak_displacement_mm == pytest.approx(np.full(6, 3.0), abs=0.15)
+
+
+def test_broken_wall_is_an_error(phantom) -> None:
+    masks = _clip(phantom, [3.0] * 6, [10.0] * 6, n_frames=2)
+    masks[1, 20:40] = 0  # cut the apical cap away: two large pieces
+    with pytest.raises(EchoDataError, match="frame 1: wall mask is in 2 large pieces"):
+        segment_motion(masks, 0, 1, SPACING)
+
+
 def test_bad_input(phantom) -> None:
     masks = _clip(phantom, [3.0] * 6, [10.0] * 6, n_frames=3)
-    with pytest.raises(EchoDataError, match="ES frame"):
-        segment_motion(masks, 2, 1, SPACING)
-    with pytest.raises(EchoDataError, match="ES frame"):
+    with pytest.raises(EchoDataError, match="two different frames"):
+        segment_motion(masks, 1, 1, SPACING)
+    with pytest.raises(EchoDataError, match="two different frames"):
         segment_motion(masks, 0, 3, SPACING)
     broken = masks.copy()
     broken[1] = 0
