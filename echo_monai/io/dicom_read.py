@@ -23,7 +23,7 @@ from echo_monai.errors import EchoDataError
 from echo_monai.io.dicom_codes import REGION_DATA_TISSUE, UNITS_CM
 from echo_monai.io.dicom_fast import can_decode_fast, decode_jpeg_baseline_frames
 from echo_monai.io.ecg_dicom import read_dicom_ecg
-from echo_monai.io.frames import convert_frames
+from echo_monai.io.frames import convert_frames, to_rgb
 from echo_monai.io.types import EchoCine, UltrasoundRegion
 
 __all__ = ["cine_metadata", "frame_times_ms", "open_dicom", "read_echo_cine", "ultrasound_regions"]
@@ -229,10 +229,12 @@ def read_echo_cine(
 
     stored_h, stored_w = int(ds.Rows), int(ds.Columns)
     colour_source = int(ds.get("SamplesPerPixel", 1)) == 3 or ds.PhotometricInterpretation == "PALETTE COLOR"
-    use_fast = fast and can_decode_fast(ds) and not (grey is False and not colour_source)
+    use_fast = fast and can_decode_fast(ds)
     if use_fast:
         want_grey = grey is True or not colour_source
         frames = decode_jpeg_baseline_frames(ds, grey=want_grey, size=size, workers=workers, path=path)
+        if grey is False:
+            frames = to_rgb(frames)  # a greyscale source asked for as RGB
     else:
         frames = convert_frames(_reference_frames(ds, n_frames, path), grey=grey, size=size)
     if frames.shape[0] != n_frames:

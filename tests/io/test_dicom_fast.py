@@ -72,6 +72,9 @@ def test_monochrome_jpeg(tmp_path, echo_frames):
         diff = np.abs(fast.frames.astype(np.int16) - slow.frames)
         assert diff.mean() < MEAN_TOL and diff.max() < MAX_TOL
         assert abs(float(fast.frames.mean()) - float(convert_frames(grey, grey=True, size=(56, 56)).mean())) < 2
+        as_rgb = read_echo_cine(path, size=(56, 56), grey=False)
+        assert as_rgb.metadata["decoder"] == "fast_jpeg" and as_rgb.frames.shape == (T, 56, 56, 3)
+        np.testing.assert_array_equal(as_rgb.frames[..., 1], fast.frames)
 
 
 def test_reader_picks_the_path(tmp_path, echo_frames, ybr_cine):
