@@ -41,6 +41,7 @@ from echo_monai.io.dicom_codes import (
     UNITS_CM,
     US_MULTIFRAME_STORAGE,
 )
+from echo_monai.io.ecg_dicom import acquisition_datetime as dataset_datetime
 from echo_monai.io.jpeg_lossless import encode_jpeg_lossless
 from echo_monai.io.types import EcgSignal, UltrasoundRegion
 
@@ -87,16 +88,6 @@ def _dt_string(when: dt.datetime) -> str:
     return when.strftime("%Y%m%d%H%M%S.%f")
 
 
-def _parse_dt(value: str) -> dt.datetime:
-    value = str(value).split("+")[0].split("-")[0]
-    main, _, frac = value.partition(".")
-    fmt = "%Y%m%d%H%M%S"[: {4: 2, 6: 4, 8: 6, 10: 8, 12: 10, 14: 12}.get(len(main), 12)]
-    when = dt.datetime.strptime(main, fmt)
-    if frac:
-        when += dt.timedelta(microseconds=int((frac + "000000")[:6]))
-    return when
-
-
 def _set_patient(ds: Dataset, patient: Mapping[str, str] | None) -> None:
     patient = dict(patient or {})
     unknown = set(patient) - set(_PATIENT_KEYS)
@@ -122,7 +113,8 @@ def _waveform_group(ecg: EcgSignal, time_offset_ms: float) -> Dataset:
     if signal.ndim == 1:
         signal = signal[None, :]
     if signal.ndim != 2 or signal.size == 0:
-        raise ValueError(f"ECG signal must be (n_channels, n_samples) and non-empty, got {signal.shape}")
+        raise ValueError(f"ECG signal must be (n_channels, n_samples) and non-empty, got {signal.shape} "
+                         "(R-wave times alone go to r_wave_times_ms)")
     if not np.all(np.isfinite(signal)):
         raise ValueError("ECG signal contains NaN or inf")
     if not ecg.fs > 0:
@@ -133,8 +125,8 @@ def _waveform_group(ecg: EcgSignal, time_offset_ms: float) -> Dataset:
         raise ValueError(f"{len(names)} channel names for {n_ch} channels")
     # 1 uV per count unless the signal would overflow int16 (then scale up, keeping 32000 counts).
     peak = float(np.max(np.abs(signal)))
-    sensitivity = max(0.001, peak / 32000.0)
-    counts = np.round(signal / sensitivity).astype(np.int16)
+    sensitivity = _ds(max(0.001, peak / 32000.0))
+    counts = np.round(signal / float(sensitivity)).astype(np.int16)  # scaled by the value as stored
 
     group = Dataset()
     group.MultiplexGroupTimeOffset = _ds(time_offset_ms)  # no TriggerTimeOffset: there is no trigger
@@ -151,7 +143,7 @@ def _waveform_group(ecg: EcgSignal, time_offset_ms: float) -> Dataset:
              else _code(name, "99ECHOMONAI", name)]
         )
         ch.ChannelLabel = name
-        ch.ChannelSensitivity = _ds(sensitivity)
+        ch.ChannelSensitivity = sensitivity
         ch.ChannelSensitivityUnitsSequence = DicomSequence([_code("mV", "UCUM", "millivolt", "1.4")])
         ch.ChannelSensitivityCorrectionFactor = _ds(1.0)
         ch.ChannelBaseline = _ds(0.0)
@@ -248,7 +240,8 @@ def write_echo_dicom(
             referring_physician``); missing ones are written empty.
         study_uid, series_uid, synchronization_uid: UIDs to reuse (new ones otherwise).
         heart_rate_bpm: ``HeartRate`` (integer bpm).
-        acquisition_datetime: the acquisition's reference instant (default: now).
+        acquisition_datetime: ``AcquisitionDateTime``, the reference instant of the acquisition: the
+            first frame, or the ECG's first sample when that comes earlier (default: now).
         extra_tags: keyword -> value, set last (may override anything above).
         jpeg_quality: Pillow JPEG quality for ``"jpeg_baseline"``.
 
@@ -449,9 +442,9 @@ def write_ecg_waveform_dicom(
             cine = dcmread(cine_path, stop_before_pixels=True)
         except Exception as exc:  # pydicom raises several types for unreadable files
             raise EchoDataError(cine_path, f"cannot read the cine to synchronise with: {exc}") from exc
-    if "AcquisitionDateTime" not in cine or "StudyInstanceUID" not in cine:
+    cine_ref = dataset_datetime(cine)
+    if cine_ref is None or "StudyInstanceUID" not in cine:
         raise EchoDataError(cine_path, "the cine has no AcquisitionDateTime/StudyInstanceUID to synchronise with")
-    cine_ref = _parse_dt(cine.AcquisitionDateTime)
     frame_delay_ms = float(cine.get("FrameDelay", 0.0) or 0.0)
     offset_ms = frame_delay_ms + float(ecg.t0_ms)  # ECG start after the cine's reference instant
     ecg_ref = cine_ref

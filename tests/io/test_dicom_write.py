@@ -13,7 +13,8 @@ from pydicom.filebase import DicomBytesIO
 from pydicom.pixels import apply_color_lut
 
 from echo_monai.io.dicom_codes import GENERAL_ECG_STORAGE, US_MULTIFRAME_STORAGE
-from echo_monai.io.dicom_write import _parse_dt, write_ecg_waveform_dicom, write_echo_dicom
+from echo_monai.io.dicom_write import write_ecg_waveform_dicom, write_echo_dicom
+from echo_monai.io.ecg_dicom import acquisition_datetime
 from echo_monai.io.types import EcgSignal, UltrasoundRegion
 
 T, H, W = 4, 40, 56
@@ -141,7 +142,7 @@ def test_separate_ecg_object(tmp_path, grey, t0_ms):
     assert e.StudyInstanceUID == c.StudyInstanceUID and e.SeriesInstanceUID != c.SeriesInstanceUID
     assert e.SynchronizationFrameOfReferenceUID == c.SynchronizationFrameOfReferenceUID
     assert e.PatientID == "FAKE-001"
-    shift_ms = (_parse_dt(e.AcquisitionDateTime) - _parse_dt(c.AcquisitionDateTime)) / dt.timedelta(milliseconds=1)
+    shift_ms = (acquisition_datetime(e) - acquisition_datetime(c)) / dt.timedelta(milliseconds=1)
     t0 = float(e.WaveformSequence[0].MultiplexGroupTimeOffset) + shift_ms - float(c.FrameDelay)
     assert t0 == pytest.approx(t0_ms, abs=1e-9)
     assert e.waveform_array(0).shape == (600, 2)
