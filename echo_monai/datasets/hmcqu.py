@@ -39,6 +39,7 @@ __all__ = [
     "HMCQU_SEGMENTS",
     "HMCQU_SEGMENT_AHA",
     "HmcquRow",
+    "SheetProblem",
     "prepare_hmcqu",
     "read_hmcqu_mask",
     "read_hmcqu_sheet",
@@ -57,6 +58,15 @@ HMCQU_SEGMENTS: tuple[str, ...] = (
 HMCQU_SEGMENT_AHA: tuple[int, ...] = (3, 9, 14, 16, 12, 6)
 _VIDEO_SUFFIXES = (".avi", ".mp4")
 DEFAULT_PATIENT_REGEX = r"^\s*([A-Za-z]*\d+)"
+
+
+@dataclass(frozen=True)
+class SheetProblem:
+    """A spreadsheet row that cannot be used: ``label`` names the row, ``recording`` is its id."""
+
+    label: str
+    recording: str
+    reason: str
 
 
 @dataclass
@@ -147,8 +157,8 @@ def _flag(value: Any) -> bool | None:
     return None
 
 
-def read_hmcqu_sheet(path: str | os.PathLike) -> tuple[list[HmcquRow], list[tuple[str, str]]]:
-    """Read ``A4C.xlsx``: the rows, and ``(row label, reason)`` for rows that cannot be used.
+def read_hmcqu_sheet(path: str | os.PathLike) -> tuple[list[HmcquRow], list[SheetProblem]]:
+    """Read ``A4C.xlsx``: the usable rows, and the rows that cannot be used with the reason.
 
     The header row is the first row (within the first 20) that names a recording column, a
     reference/start frame column and an end-of-cycle column; segment columns are found by name in that
@@ -195,7 +205,7 @@ def read_hmcqu_sheet(path: str | os.PathLike) -> tuple[list[HmcquRow], list[tupl
 
     id_col, start_col, end_col, seg_cols = columns
     rows: list[HmcquRow] = []
-    problems: list[tuple[str, str]] = []
+    problems: list[SheetProblem] = []
     for r in range(header_index + 1, len(table)):
         row = table[r] + [None] * (max(seg_cols + [id_col, start_col, end_col]) + 1 - len(table[r]))
         if row[id_col] is None or not str(row[id_col]).strip():
@@ -206,14 +216,16 @@ def read_hmcqu_sheet(path: str | os.PathLike) -> tuple[list[HmcquRow], list[tupl
             start, end = int(float(row[start_col])), int(float(row[end_col]))
         except (TypeError, ValueError):
             values = f"{row[start_col]!r}, {row[end_col]!r}"
-            problems.append((label, f"start/end-of-cycle frames {values} are not numbers"))
+            problems.append(SheetProblem(label, recording, f"start/end-of-cycle frames {values} are not numbers"))
             continue
         if start < 1 or end < start:
-            problems.append((label, f"cycle frames {start}..{end} are not a one-based increasing range"))
+            problems.append(SheetProblem(label, recording,
+                                         f"cycle frames {start}..{end} are not a one-based increasing range"))
             continue
         flags = [_flag(row[c]) for c in seg_cols]
         if any(f is None for f in flags):
-            problems.append((label, f"segment labels {[row[c] for c in seg_cols]} are not 0/1"))
+            problems.append(SheetProblem(label, recording,
+                                         f"segment labels {[row[c] for c in seg_cols]} are not 0/1"))
             continue
         rows.append(HmcquRow(recording=recording, start_frame=start, end_frame=end,
                              infarcted=tuple(bool(f) for f in flags), sheet_row=r + 1))
@@ -307,9 +319,9 @@ def prepare_hmcqu(
     Writes under ``out_dir``: ``images/<id>.nii.gz`` (uint8 grey cine of the annotated cycle,
     (T, 224, 224) stored as (W, H, T), frame time in ms in the header), ``labels/<id>_wall.nii.gz`` (uint8
     {0, 1}), ``datalist.json`` (items: ``image``, ``label``, ``case``, ``recording``, ``infarcted`` (six
-    0/1 in the order of :data:`HMCQU_SEGMENTS`, AHA numbers in the top-level ``segment_aha``), ``mi`` (0/1), ``n_frames``,
-    ``cycle_frames`` (one-based start and end in the video), ``frame_time_ms``), ``report.json``,
-    ``skipped.csv``. ``<id>`` is the recording id without spaces.
+    0/1 in the order of :data:`HMCQU_SEGMENTS`; their AHA numbers are the top-level ``segment_aha``),
+    ``mi`` (0/1), ``n_frames``, ``cycle_frames`` (one-based start and end in the video),
+    ``frame_time_ms``), ``report.json``, ``skipped.csv``. ``<id>`` is the recording id without spaces.
 
     Args:
         input_dir: the folder holding ``HMC-QU/A4C`` (or ``A4C``), ``LV Ground-truth Segmentation Masks``
@@ -343,13 +355,14 @@ def prepare_hmcqu(
     def rel(p: Path) -> str:
         return p.relative_to(root).as_posix() if root in p.parents else p.name
 
-    for label, reason in sheet_problems:
-        out.skip(label, reason)
+    for problem in sheet_problems:
+        out.skip(problem.label, problem.reason)
     videos = {recording_key(p.name): p for p in sorted(video_dir.iterdir())
               if p.is_file() and p.suffix.lower() in _VIDEO_SUFFIXES}
     masks = {recording_key(p.name): p for p in sorted(mask_dir.iterdir())
              if p.is_file() and p.suffix.lower() == ".mat"}
-    row_keys: set[str] = set()
+    # A row that could not be used is reported once, as a row; its files are not "without a row".
+    row_keys: set[str] = {recording_key(p.recording) for p in sheet_problems}
     items: list[dict[str, Any]] = []
     used_names: set[str] = set()
     for row in rows:

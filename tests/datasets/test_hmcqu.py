@@ -100,6 +100,10 @@ def test_bad_recordings_are_reported_and_the_rest_converted(hmcqu, tmp_path):
     shutil.copy(masks / f"Mask_{ids[4]}.mat", masks / "Mask_ES0098_4CH_1.mat")
     wb = openpyxl.load_workbook(root / "A4C.xlsx")
     wb.active.append(["ES0099 _4CH_1", 0, 0, 0, 0, 0, 0, 1, 20])
+    # 5: a row whose cycle frames are not numbers (its files exist).
+    for row in wb.active.iter_rows():
+        if row[0].value == ids[5]:
+            row[7].value = "see notes"
     wb.save(root / "A4C.xlsx")
 
     out = tmp_path / "out"
@@ -114,8 +118,11 @@ def test_bad_recordings_are_reported_and_the_rest_converted(hmcqu, tmp_path):
     assert reasons[f"{mask_dir}/Mask_ES0098_4CH_1.mat"] == "mask without a row in A4C.xlsx"
     row_label = next(k for k in reasons if "ES0099" in k)
     assert reasons[row_label] == "no video file for this spreadsheet row"
-    assert report["n_skipped"] == 7
-    assert sorted(_items(out)) == sorted(i.replace(" ", "") for i in ids[4:])
+    row5 = next(k for k in reasons if ids[5] in k and k.startswith("A4C.xlsx"))
+    assert "not numbers" in reasons[row5]
+    assert f"HMC-QU/A4C/{ids[5]}.avi" not in reasons  # reported once, as its row
+    assert report["n_skipped"] == 8
+    assert sorted(_items(out)) == [ids[4].replace(" ", "")]
 
 
 def test_missing_layout_and_overlapping_output_are_refused(hmcqu, tmp_path):

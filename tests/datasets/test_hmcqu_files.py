@@ -61,7 +61,8 @@ def test_bad_rows_are_reported_and_the_rest_read(tmp_path):
     ])
     rows, problems = read_hmcqu_sheet(path)
     assert [r.recording for r in rows] == ["d"]
-    reasons = dict(problems)
+    reasons = {p.label: p.reason for p in problems}
+    assert [p.recording for p in problems] == ["a", "b", "c"]
     assert "not numbers" in reasons["A4C.xlsx row 2 (a)"]
     assert "increasing" in reasons["A4C.xlsx row 3 (b)"]
     assert "not 0/1" in reasons["A4C.xlsx row 4 (c)"]
