@@ -221,11 +221,13 @@ def read_echo_cine(
     for keyword in ("Rows", "Columns", "PhotometricInterpretation"):
         if keyword not in ds:
             raise EchoDataError(path, f"image without {keyword}")
-    n_frames = int(ds.get("NumberOfFrames", 1) or 0) if "NumberOfFrames" in ds else 1
+    value = ds.get("NumberOfFrames")
+    n_frames = 1 if value in (None, "") else int(value)  # absent or empty: a single-frame image
     if n_frames <= 0:
         raise EchoDataError(path, "the image has zero frames")
     _check_decodable(ds, path)
     times = frame_times_ms(ds, n_frames, path)
+    ecg = read_dicom_ecg(ds, path, ecg_search_dir) if with_ecg else None  # before decoding: fail cheaply
 
     stored_h, stored_w = int(ds.Rows), int(ds.Columns)
     colour_source = int(ds.get("SamplesPerPixel", 1)) == 3 or ds.PhotometricInterpretation == "PALETTE COLOR"
@@ -253,7 +255,6 @@ def read_echo_cine(
         h, w = frames.shape[1:3]
         scan_region = (max(tissue.x0, 0), max(tissue.y0, 0), min(tissue.x1, w - 1), min(tissue.y1, h - 1))
 
-    ecg = read_dicom_ecg(ds, path, ecg_search_dir) if with_ecg else None
     metadata = cine_metadata(ds, n_frames, times)
     metadata["decoder"] = "fast_jpeg" if use_fast else "pydicom"
     metadata["output_shape"] = tuple(int(s) for s in frames.shape)

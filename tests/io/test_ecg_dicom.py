@@ -6,6 +6,7 @@ import numpy as np
 import pydicom
 import pytest
 from pydicom.data import get_testdata_file
+from pydicom.dataset import Dataset
 
 from echo_monai.errors import EchoDataError
 from echo_monai.io.dicom_write import write_ecg_waveform_dicom, write_echo_dicom
@@ -41,6 +42,29 @@ def test_waveform_inside_cine_round_trips(tmp_path, t0_ms):
     assert got.source == "dicom_waveform" and got.channel_names == ["II"] and got.fs == 250.0
     assert got.t0_ms == t0_ms
     np.testing.assert_allclose(got.signal, ecg.signal, atol=0.0006)
+
+
+def test_ecg_group_chosen_among_other_waveforms(tmp_path):
+    ds = pydicom.dcmread(write_echo_dicom(tmp_path / "c.dcm", FRAMES, TIMES, ecg=_ecg(-40.0)))
+    resp = Dataset()  # a longer respiration group listed first: must not be taken for the ECG
+    resp.MultiplexGroupLabel = "RESP"
+    resp.MultiplexGroupTimeOffset = "0"
+    resp.WaveformOriginality = "ORIGINAL"
+    resp.NumberOfWaveformChannels = 1
+    resp.NumberOfWaveformSamples = 2000
+    resp.SamplingFrequency = "100"
+    channel = Dataset()
+    source = Dataset()
+    source.CodeValue, source.CodingSchemeDesignator, source.CodeMeaning = "RESP", "99TEST", "Respiration"
+    channel.ChannelSourceSequence = [source]
+    channel.ChannelSensitivity, channel.ChannelSensitivityCorrectionFactor = "1", "1"
+    channel.ChannelBaseline, channel.ChannelSampleSkew, channel.WaveformBitsStored = "0", "0", 16
+    resp.ChannelDefinitionSequence = [channel]
+    resp.WaveformBitsAllocated, resp.WaveformSampleInterpretation = 16, "SS"
+    resp.WaveformData = np.zeros(2000, "<i2").tobytes()
+    ds.WaveformSequence.insert(0, resp)
+    got = read_dicom_ecg(ds)
+    assert got.channel_names == ["II"] and got.signal.shape == (1, 500) and got.t0_ms == -40.0
 
 
 def test_separate_ecg_object_matched_by_study_and_sync(tmp_path):
