@@ -288,9 +288,9 @@ def prepare_camus(
                 ed, es = _int_or_none(info.get("ED")), _int_or_none(info.get("ES"))
                 nb = _int_or_none(info.get("NbFrame"))
                 if nb is not None and nb != n:
-                    out.skip(_rel(rec.files[(phase, False)], root),
+                    out.warn(_rel(rec.files[(phase, False)], root),
                              f"{rec.patient} {rec.view}: NbFrame {nb} in the info file but {n} frames; "
-                             "ED/ES frames not recorded")
+                             "converted without ED/ES frame numbers")
                 else:
                     # The half sequence runs from ED to ES; the info file numbers frames from 1.
                     item["ed_frame"] = (ed - 1) if ed else 0

@@ -8,7 +8,8 @@ Every converter writes through one :class:`ConversionOutput`, which
   ``.echo_monai_output.json``), and accepts a folder written earlier by the same converter, so that a
   re-run replaces its own outputs and gives the same bytes;
 - writes every file atomically (a temporary file in the same folder, then ``os.replace``);
-- collects what was skipped and why, and writes ``skipped.csv`` and ``report.json`` at the end;
+- collects what was skipped and why (and warnings about what was converted with a caveat), and writes
+  ``skipped.csv`` and ``report.json`` at the end;
 - removes files that an earlier run of the same converter wrote and this run did not (a re-run on
   changed input leaves no stale outputs behind). It never deletes a file it did not write.
 """
@@ -101,6 +102,7 @@ class ConversionOutput:
         self._write_marker(sorted(set(self._previous)))
         self.written: list[str] = []
         self.skipped: list[Skipped] = []
+        self.warnings: list[Skipped] = []
 
     # -- paths -------------------------------------------------------------------------------------
 
@@ -156,11 +158,16 @@ class ConversionOutput:
         """Record an input that is not converted, with the reason in a user's words."""
         self.skipped.append(Skipped(source=str(source), reason=reason))
 
+    def warn(self, source: str, message: str) -> None:
+        """Record a caveat about an input that was converted (listed in ``report.json``, not skipped)."""
+        self.warnings.append(Skipped(source=str(source), reason=message))
+
     def finish(self, summary: dict[str, Any]) -> dict[str, Any]:
         """Write ``skipped.csv`` and ``report.json``, drop stale outputs of an earlier run, update the marker.
 
         Returns:
-            the report: ``summary`` plus ``tool``, ``n_skipped`` and ``skipped`` (source, reason).
+            the report: ``summary`` plus ``tool``, ``n_skipped``, ``skipped`` (source, reason) and
+            ``warnings`` (source, reason).
         """
         skipped = sorted(self.skipped, key=lambda s: (s.source, s.reason))
         self.write_csv("skipped.csv", ["source", "reason"], [(s.source, s.reason) for s in skipped])
@@ -169,6 +176,8 @@ class ConversionOutput:
             **summary,
             "n_skipped": len(skipped),
             "skipped": [{"source": s.source, "reason": s.reason} for s in skipped],
+            "warnings": [{"source": w.source, "reason": w.reason}
+                         for w in sorted(self.warnings, key=lambda w: (w.source, w.reason))],
         }
         self.write_json("report.json", report)
         current = set(self.written)

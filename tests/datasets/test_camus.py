@@ -131,9 +131,16 @@ def test_bad_ground_truth_is_reported_and_the_rest_converted(camus_nifti, tmp_pa
     data[0, 0] = 7
     nib.save(nib.Nifti1Image(data, img.affine), gt_path)
     (folder / "patient0002_4CH_ED_gt.nii.gz").unlink()
+    info = root / "database_nifti" / "patient0004" / "Info_4CH.cfg"
+    info.write_text(info.read_text().replace("NbFrame:", "NbFrame: 99\nOldNbFrame:"))
     out = tmp_path / "out"
     report = prepare_camus(root, out)
     reasons = {s["source"]: s["reason"] for s in report["skipped"]}
+    # A frame count that disagrees with the info file is a caveat, not a reason to drop the sequence.
+    assert [w["source"] for w in report["warnings"]] == [
+        "database_nifti/patient0004/patient0004_4CH_half_sequence.nii.gz"]
+    seq = next(i for i in _datalist_items(out)[1] if i["case"] == "patient0004" and i["phase"] == "half_sequence")
+    assert "ed_frame" not in seq
     assert "outside CAMUS's 0..3" in reasons["database_nifti/patient0002/patient0002_4CH_ES_gt.nii.gz"]
     assert "no matching ground truth" in reasons["database_nifti/patient0002/patient0002_4CH_ED.nii.gz"]
     assert sum(report["n_items"].values()) == 4 * 3 - 2

@@ -41,7 +41,9 @@ def test_rerun_replaces_own_outputs_and_drops_stale_ones(tmp_path):
     first.write_text("images/a.txt", "a")
     first.write_text("images/old/b.txt", "b")
     first.skip("x.dcm", "unreadable")
+    first.warn("y.dcm", "no frame rate")
     report = first.finish({"n": 2})
+    assert report["warnings"] == [{"source": "y.dcm", "reason": "no frame rate"}]
     assert report["n_skipped"] == 1 and report["skipped"] == [{"source": "x.dcm", "reason": "unreadable"}]
     assert (out / "skipped.csv").read_text() == "source,reason\nx.dcm,unreadable\n"
 
