@@ -251,6 +251,9 @@ def prepare_view_dataset(
     ignored: list[str] = []
     pre_skipped: list[tuple[str, str]] = []
     if source.is_file():
+        if mapping is not None or regex is not None:
+            raise ValueError("--mapping and --patient-regex apply to folder trees; a synthetic datalist already "
+                             "names the view and the case of every clip")
         root, raw_items = _synthetic_items(source)
         mode = "synthetic datalist"
     elif source.is_dir():

@@ -191,6 +191,8 @@ def test_synthetic_datalist_input_is_resplit_by_case(synthetic_dataset, tmp_path
         for key in ("name", "id", "accession", "institution", "referring_physician"):
             assert identifiers[key].encode() not in text
     assert tree_hashes(synthetic_dataset) == before
+    with pytest.raises(ValueError, match="apply to folder trees"):
+        prepare_view_dataset(synthetic_dataset / "datalist.json", tmp_path / "out2", patient_regex="p")
 
 
 def test_videos_and_nifti_take_the_patient_from_a_regex_and_bad_files_are_reported(tmp_path):
