@@ -6,12 +6,17 @@ Pipeline (numpy/scipy only, zero-phase filters so no lag is introduced):
    RMS (not the energy) keeps the envelope linear in amplitude, so one tall PVC does not hide the
    following normal beats from an adaptive threshold.
 2. Candidate peaks of the envelope at least a refractory period (250 ms) apart, classified in order with
-   Pan-Tompkins' running signal / noise levels (threshold ``NPK + 0.25 (SPK - NPK)``), a search-back at
-   half the threshold when no beat came for 1.66 mean RR, and T-wave rejection: a candidate within
-   360 ms of the previous beat whose steepest slope is under half that beat's is a T wave.
-3. Each detection is moved to the apex of the dominant deflection within +-80 ms on the 0.5-40 Hz
-   filtered lead, using the lead's overall polarity unless the opposite deflection of that beat is
-   clearly larger (e.g. an inverted PVC). No fixed lag correction is involved.
+   Pan-Tompkins' running signal / noise levels (threshold ``NPK + 0.3 (SPK - NPK)``; Pan-Tompkins use
+   0.25), a search-back at half the threshold when no beat came for 1.66 mean RR, and T-wave rejection:
+   a candidate within 360 ms (0.7 RR at fast rates) of the previous beat whose steepest slope is under
+   half that beat's and whose envelope is below the running QRS level is a T wave (a premature beat
+   has QRS-level energy; a T wave has not). A first beat in the first 0.5 s with a T-wave-like slope is
+   dropped: the record may start inside the T wave of a beat before it.
+3. Each detection is moved to the apex of the dominant deflection within +-80 ms of the 40 Hz low-passed
+   lead, measured from the beat's local median baseline, using the lead's overall polarity unless the
+   opposite deflection of that beat is 1.8 times larger (e.g. a PVC of reversed polarity). No fixed lag
+   correction is involved. Apexes that cannot be verified because the QRS is cut by the record's first
+   or last sample (within a few ms of it, given the low-pass) are dropped.
 
 Multi-lead input is detected lead by lead and the lead whose beats agree best with their median template
 is returned (its index in :attr:`RPeaks.lead`).
@@ -98,9 +103,13 @@ def _check_input(signal: np.ndarray, fs: float) -> np.ndarray:
 def _bandpass(x: np.ndarray, fs: float, lo: float, hi: float) -> np.ndarray:
     hi = min(hi, 0.45 * fs)
     sos = sps.butter(2, [lo, hi], btype="bandpass", fs=fs, output="sos")
-    # Pad by up to 1 s (the default is a few samples): the 0.5 Hz high-pass otherwise rings at the ends
-    # and can fake a QRS apex at the first or last beat.
+    # Pad by up to 1 s (the default is a few samples), or the filter rings at the record's ends.
     return sps.sosfiltfilt(sos, x, axis=-1, padlen=min(x.shape[-1] - 1, round(fs)))
+
+
+def _lowpass(x: np.ndarray, fs: float, hi: float) -> np.ndarray:
+    sos = sps.butter(2, min(hi, 0.45 * fs), btype="lowpass", fs=fs, output="sos")
+    return sps.sosfiltfilt(sos, x, axis=-1)
 
 
 def _window_extrema(x: np.ndarray, centres: np.ndarray, half: int) -> tuple[np.ndarray, np.ndarray]:
@@ -110,6 +119,12 @@ def _window_extrema(x: np.ndarray, centres: np.ndarray, half: int) -> tuple[np.n
     seg = x[idx]
     rows = np.arange(len(centres))
     return idx[rows, np.argmax(seg, axis=1)], idx[rows, np.argmin(seg, axis=1)]
+
+
+def _window_median(x: np.ndarray, centres: np.ndarray, half: int) -> np.ndarray:
+    """Median of ``x`` within ``centres +- half`` (edges clipped): the local baseline of each beat."""
+    idx = np.clip(centres[:, None] + np.arange(-half, half + 1)[None, :], 0, len(x) - 1)
+    return np.median(x[idx], axis=1)
 
 
 def _classify(env: np.ndarray, slope: np.ndarray, fs: float, refractory_s: float) -> np.ndarray:
@@ -154,7 +169,7 @@ def _classify(env: np.ndarray, slope: np.ndarray, fs: float, refractory_s: float
                 k
                 for k in pending
                 if h[k] > 0.5 * th1
-                and not (cand[k] - beats[-1] < tw and slope[cand[k]] < 0.5 * beat_slopes[-1])
+                and not (cand[k] - beats[-1] < tw and slope[cand[k]] < 0.5 * beat_slopes[-1] and h[k] < spk)
             ]
             if ok:
                 best = max(ok, key=lambda k: h[k])
@@ -162,7 +177,7 @@ def _classify(env: np.ndarray, slope: np.ndarray, fs: float, refractory_s: float
                 pending = [k for k in pending if cand[k] > cand[best]]
                 th1 = npk + _TH * (spk - npk)
         if h[j] > th1:
-            if beats and c - beats[-1] < tw and slope[c] < 0.5 * beat_slopes[-1]:
+            if beats and c - beats[-1] < tw and slope[c] < 0.5 * beat_slopes[-1] and h[j] < spk:
                 npk = 0.125 * h[j] + 0.875 * npk  # T wave
                 continue
             accept(j, 0.125)
@@ -203,12 +218,15 @@ def _detect_one(
     slope = maximum_filter1d(np.abs(np.gradient(y)) * fs, size=2 * half_slope + 1, mode="nearest")
     coarse = _classify(env, slope, fs, refractory_s)
 
-    xf = _bandpass(x, fs, 0.5, 40.0)
+    # Apexes are sought on the low-passed lead against a local baseline: a high-pass would distort the
+    # first and last beats (its response spans seconds), a 40 Hz low-pass only a few samples.
+    xf = _lowpass(x, fs, 40.0)
     if len(coarse) == 0:
         return coarse, 1, np.zeros(0, dtype=np.float32)
     half = max(1, round(search_s * fs))
     i_max, i_min = _window_extrema(xf, coarse, half)
-    up, down = xf[i_max], -xf[i_min]
+    base = _window_median(xf, coarse, 2 * half)
+    up, down = xf[i_max] - base, base - xf[i_min]
     polarity = 1 if np.median(up) >= np.median(down) else -1
     same, other = (up, down) if polarity == 1 else (down, up)
     i_same, i_other = (i_max, i_min) if polarity == 1 else (i_min, i_max)
@@ -217,8 +235,10 @@ def _detect_one(
     flip = other > 1.8 * same
     peaks = np.where(flip, i_other, i_same).astype(np.int64)
     strength = np.where(flip, other, same)
-    # An apex on the first or last sample is a QRS cut by the record's edge: its apex is unknown.
-    inside = (peaks > 0) & (peaks < len(xf) - 1)
+    # An apex on the first or last sample is a QRS cut by the record's edge: its apex is unknown. Test the
+    # lead-polarity apex too, or the S wave of an R cut at the edge would pass as a reversed beat.
+    last = len(xf) - 1
+    inside = (peaks > 0) & (peaks < last) & (i_same > 0) & (i_same < last)
     peaks, strength = peaks[inside], strength[inside]
     # Two coarse detections of one complex (e.g. a pacing spike and its wide QRS) can refine to apexes
     # closer than the refractory period: keep the larger deflection.

@@ -108,3 +108,16 @@ def test_short_gaps_and_flat_lines_do_not_crash() -> None:
     x[1000:1010] = np.nan  # a short dropout is bridged
     np.testing.assert_array_equal(detect_r_peaks(x, 250.0).indices, detect_r_peaks(ecg.signal, 250.0).indices)
     assert len(detect_r_peaks(np.zeros(2500), 250.0).indices) == 0
+
+
+@pytest.mark.parametrize("offset_s", [0.005, 0.02, 0.05, 0.25])
+@pytest.mark.parametrize("invert", [False, True])
+def test_a_clip_starting_just_after_an_r_peak_or_inside_a_t_wave_gives_no_false_first_beat(
+    offset_s: float, invert: bool
+) -> None:
+    # The R before the clip is cut off: its S wave (5-50 ms) or tall T wave (250 ms) must not count.
+    for fs in (128.0, 1000.0):
+        ecg = synthetic_ecg(6.0, fs, 75.0, start_offset_s=offset_s, invert=invert, t_wave_scale=3.0, rng=1)
+        peaks = detect_r_peaks(ecg.signal, fs)
+        m = match_beats(peaks.times_s * 1000.0, ecg.r_times_s[ecg.in_clip] * 1000.0, 1000.0)
+        assert (m.fn, m.fp) == (0, 0)
