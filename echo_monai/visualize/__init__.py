@@ -1,0 +1,1 @@
+"""Figures for people: gating, confusion matrices, overlays (matplotlib, Agg backend)."""
