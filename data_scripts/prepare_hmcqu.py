@@ -25,6 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sheet", help="the A4C.xlsx file (default: found below --input)")
     parser.add_argument("--patient-regex", default=DEFAULT_PATIENT_REGEX,
                         help="finds the patient in a recording id (default: 'ES0001 _4CH_1' -> 'ES0001')")
+    parser.add_argument("--include-unmasked", action="store_true",
+                        help="also convert recordings without a mask (image only, has_mask false)")
     parser.add_argument("--val-fraction", type=float, default=0.15)
     parser.add_argument("--test-fraction", type=float, default=0.15)
     parser.add_argument("--folds", type=int, help="k patient-grouped folds over the non-test items")
@@ -32,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         report = prepare_hmcqu(args.input, args.out, sheet=args.sheet, patient_regex=args.patient_regex,
+                               include_unmasked=args.include_unmasked,
                                val_fraction=args.val_fraction, test_fraction=args.test_fraction, folds=args.folds, seed=args.seed)
     except (EchoDataError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -36,6 +36,7 @@ from echo_monai.io.video import read_video
 
 __all__ = [
     "DEFAULT_PATIENT_REGEX",
+    "HMCQU_MASK_SIZE",
     "HMCQU_SEGMENTS",
     "HMCQU_SEGMENT_AHA",
     "HmcquRow",
@@ -56,6 +57,7 @@ HMCQU_SEGMENTS: tuple[str, ...] = (
     "basal anterolateral",
 )
 HMCQU_SEGMENT_AHA: tuple[int, ...] = (3, 9, 14, 16, 12, 6)
+HMCQU_MASK_SIZE = 224  # the masks' (and so the converted cines') grid
 _VIDEO_SUFFIXES = (".avi", ".mp4")
 DEFAULT_PATIENT_REGEX = r"^\s*([A-Za-z]*\d+)"
 
@@ -309,6 +311,7 @@ def prepare_hmcqu(
     sheet: str | os.PathLike | None = None,
     patient_regex: str = DEFAULT_PATIENT_REGEX,
     min_video_size: tuple[int, int] = (224, 224),
+    include_unmasked: bool = False,
     val_fraction: float = 0.15,
     test_fraction: float = 0.15,
     folds: int | None = None,
@@ -318,10 +321,11 @@ def prepare_hmcqu(
 
     Writes under ``out_dir``: ``images/<id>.nii.gz`` (uint8 grey cine of the annotated cycle,
     (T, 224, 224) stored as (W, H, T), frame time in ms in the header), ``labels/<id>_wall.nii.gz`` (uint8
-    {0, 1}), ``datalist.json`` (items: ``image``, ``label``, ``case``, ``recording``, ``infarcted`` (six
-    0/1 in the order of :data:`HMCQU_SEGMENTS`; their AHA numbers are the top-level ``segment_aha``),
-    ``mi`` (0/1), ``n_frames``, ``cycle_frames`` (one-based start and end in the video),
-    ``frame_time_ms``), ``report.json``, ``skipped.csv``. ``<id>`` is the recording id without spaces.
+    {0, 1}), ``datalist.json`` (items: ``image``, ``label``, ``has_mask``, ``case``, ``recording``,
+    ``infarcted`` (six 0/1 in the order of :data:`HMCQU_SEGMENTS`; their AHA numbers are the top-level
+    ``segment_aha``), ``mi`` (0/1), ``n_frames``, ``cycle_frames`` (one-based start and end in the
+    video), ``frame_time_ms``), ``report.json``, ``skipped.csv``. ``<id>`` is the recording id without
+    spaces.
 
     Args:
         input_dir: the folder holding ``HMC-QU/A4C`` (or ``A4C``), ``LV Ground-truth Segmentation Masks``
@@ -329,6 +333,9 @@ def prepare_hmcqu(
         patient_regex: finds the patient in a recording id (``ES0001 _4CH_1`` -> ``ES0001``) so that
             recordings of one patient stay in one split.
         min_video_size: (H, W) below which a video is not an HMC-QU A4C video (they are 422x636 and up).
+        include_unmasked: also convert recordings without a mask (image only, ``has_mask`` false, no
+            ``label`` key), e.g. for MI classification over all recordings; segmentation pipelines must
+            then keep only items with ``has_mask``.
         val_fraction, test_fraction, folds, seed: see :func:`echo_monai.datasets.splits.split_items`
             (stratified by the MI flag).
 
@@ -375,7 +382,7 @@ def prepare_hmcqu(
         if key not in videos:
             out.skip(label, "no video file for this spreadsheet row")
             continue
-        if key not in masks:
+        if key not in masks and not include_unmasked:
             out.skip(rel(videos[key]), "no ground-truth mask (Mask_<id>.mat) for this recording")
             continue
         name = _safe_name(row.recording)
@@ -383,7 +390,7 @@ def prepare_hmcqu(
             out.skip(label, f"output name {name!r} is already used by another recording")
             continue
         try:
-            item = _convert_recording(row, videos[key], masks[key], name, out, min_video_size)
+            item = _convert_recording(row, videos[key], masks.get(key), name, out, min_video_size)
         except EchoDataError as exc:
             source = Path(exc.path) if exc.path else videos[key]
             out.skip(rel(source), f"{row.recording}: {exc.problem}")
@@ -417,6 +424,7 @@ def prepare_hmcqu(
         "n_videos": len(videos),
         "n_masks": len(masks),
         "n_converted": len(items),
+        "n_with_mask": int(sum(i["has_mask"] for i in items)),
         "n_mi": int(sum(i["mi"] for i in items)),
         "seed": seed,
         "n_items": {name: len(v) for name, v in datalist.items()},
@@ -424,18 +432,23 @@ def prepare_hmcqu(
     })
 
 
-def _convert_recording(row: HmcquRow, video_path: Path, mask_path: Path, name: str, out: ConversionOutput,
-                       min_video_size: tuple[int, int]) -> dict[str, Any]:
-    mask = read_hmcqu_mask(mask_path)
-    cycle = row.end_frame - row.start_frame + 1
-    if mask.shape[0] != cycle:
-        raise EchoDataError(mask_path, f"{mask.shape[0]} mask frames but the cycle {row.start_frame}.."
-                                       f"{row.end_frame} in A4C.xlsx has {cycle}")
-    empty = [i for i in range(mask.shape[0]) if not mask[i].any()]
-    if len(empty) == mask.shape[0]:
-        raise EchoDataError(mask_path, "the mask is empty in every frame")
-    if empty:
-        raise EchoDataError(mask_path, f"the mask is empty in frame(s) {[i + 1 for i in empty]} of the cycle")
+def _convert_recording(row: HmcquRow, video_path: Path, mask_path: Path | None, name: str,
+                       out: ConversionOutput, min_video_size: tuple[int, int]) -> dict[str, Any]:
+    """Check and write one recording (image only when ``mask_path`` is ``None``); returns its item."""
+    mask = None
+    grid: tuple[int, int] = (HMCQU_MASK_SIZE, HMCQU_MASK_SIZE)
+    if mask_path is not None:
+        mask = read_hmcqu_mask(mask_path)
+        grid = (int(mask.shape[1]), int(mask.shape[2]))
+        cycle = row.end_frame - row.start_frame + 1
+        if mask.shape[0] != cycle:
+            raise EchoDataError(mask_path, f"{mask.shape[0]} mask frames but the cycle {row.start_frame}.."
+                                           f"{row.end_frame} in A4C.xlsx has {cycle}")
+        empty = [i for i in range(mask.shape[0]) if not mask[i].any()]
+        if len(empty) == mask.shape[0]:
+            raise EchoDataError(mask_path, "the mask is empty in every frame")
+        if empty:
+            raise EchoDataError(mask_path, f"the mask is empty in frame(s) {[i + 1 for i in empty]} of the cycle")
     cine = read_video(video_path, grey=True)
     frames = cine.frames
     if frames.ndim != 3:
@@ -447,15 +460,18 @@ def _convert_recording(row: HmcquRow, video_path: Path, mask_path: Path, name: s
     if row.end_frame > frames.shape[0]:
         raise EchoDataError(video_path, f"the cycle ends at frame {row.end_frame} but the video has "
                                         f"{frames.shape[0]} frames")
-    frames = _resize(frames[row.start_frame - 1 : row.end_frame], mask.shape[1:])
+    frames = _resize(frames[row.start_frame - 1 : row.end_frame], grid)
     fps = cine.frame_rate_hz
     frame_time_ms = 1000.0 / fps if fps > 0 else 40.0  # HMC-QU is recorded at 25 fps
     image_rel, label_rel = f"images/{name}.nii.gz", f"labels/{name}_wall.nii.gz"
     out.write_with(image_rel, lambda p: write_nifti_cine(p, frames, frame_time_ms=frame_time_ms))
-    out.write_with(label_rel, lambda p: write_nifti_cine(p, mask, frame_time_ms=frame_time_ms))
+    item: dict[str, Any] = {"image": image_rel}
+    if mask is not None:
+        out.write_with(label_rel, lambda p: write_nifti_cine(p, mask, frame_time_ms=frame_time_ms))
+        item["label"] = label_rel
     return {
-        "image": image_rel,
-        "label": label_rel,
+        **item,
+        "has_mask": mask is not None,
         "recording": name,
         "infarcted": [int(f) for f in row.infarcted],
         "mi": int(any(row.infarcted)),

@@ -124,6 +124,14 @@ def test_bad_recordings_are_reported_and_the_rest_converted(hmcqu, tmp_path):
     assert report["n_skipped"] == 8
     assert sorted(_items(out)) == [ids[4].replace(" ", "")]
 
+    # The recording without a mask can still serve MI classification: image only, flagged.
+    report = prepare_hmcqu(root, tmp_path / "with_unmasked", include_unmasked=True)
+    items = _items(tmp_path / "with_unmasked")
+    unmasked = items[ids[3].replace(" ", "")]
+    assert unmasked["has_mask"] is False and "label" not in unmasked
+    assert read_nifti_cine(tmp_path / "with_unmasked" / unmasked["image"]).frames.shape[1:] == (224, 224)
+    assert report["n_converted"] == 2 and report["n_with_mask"] == 1
+
 
 def test_missing_layout_and_overlapping_output_are_refused(hmcqu, tmp_path):
     root, _ = hmcqu
