@@ -83,7 +83,9 @@ class CardiacPhases:
 
 def _bandpass(x: np.ndarray, fs: float, lo: float, hi: float) -> np.ndarray:
     sos = sps.butter(2, [lo, min(hi, 0.45 * fs)], btype="bandpass", fs=fs, output="sos")
-    return sps.sosfiltfilt(sos, x, padtype="even", padlen=min(len(x) - 1, round(fs)))  # 1 s of padding: no edge ringing
+    return sps.sosfiltfilt(
+        sos, x, padtype="even", padlen=min(len(x) - 1, round(fs))
+    )  # 1 s of padding: no edge ringing
 
 
 def detect_t_wave_end(signal: np.ndarray, fs: float, r_indices: np.ndarray) -> np.ndarray:
@@ -245,10 +247,21 @@ def cardiac_phases(
                 f"the ECG covers {t0_ms:.0f} to {ecg_end_ms:.0f} ms but the cine runs from {ft[0]:.0f} to "
                 f"{ft[-1]:.0f} ms; phases outside the ECG would be guesses",
             )
-        peaks = detect_r_peaks(sig, float(fs))
-        lead = sig if sig.ndim == 1 else sig[peaks.lead]
-        if r_times_ms is None:
-            r_times_ms = t0_ms + peaks.indices * 1000.0 / fs
+        if r_times_ms is None or (sig.ndim == 2 and sig.shape[0] > 1):
+            # Detect R peaks, or (R times given) just pick the lead whose beats are most consistent.
+            peaks = detect_r_peaks(sig, float(fs))
+            lead = sig if sig.ndim == 1 else sig[peaks.lead]
+            if r_times_ms is None:
+                r_times_ms = t0_ms + peaks.indices * 1000.0 / fs
+        else:
+            lead = sig.reshape(-1)
+        bad = ~np.isfinite(lead)
+        if bad.any():  # short dropouts: bridge them so the filters do not spread NaN over the lead
+            if bad.mean() > 0.05:
+                raise ECGError(None, f"{100 * bad.mean():.0f}% of the ECG samples are NaN or infinite")
+            good = np.flatnonzero(~bad)
+            lead = lead.copy()
+            lead[bad] = np.interp(np.flatnonzero(bad), good, lead[good])
     elif r_times_ms is None:
         raise ECGError(None, "cardiac phases need R times or an ECG signal")
     if ed_reference == "qrs_onset" and lead is None:

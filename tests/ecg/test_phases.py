@@ -91,6 +91,21 @@ def test_qrs_onset_reference_and_detectors() -> None:
     assert np.all((p.r_times_ms - p.ed_times_ms > 20.0) & (p.r_times_ms - p.ed_times_ms < 60.0))
 
 
+def test_given_r_times_with_a_low_rate_trace_use_its_t_waves_and_bridge_dropouts() -> None:
+    # A burned-in trace: R times from the trace reader, samples at 40 Hz (below the detector's range).
+    fs = 40.0
+    ecg = synthetic_ecg(6.0, 200.0, 65.0, noise_mv=0.0, baseline_wander_mv=0.0, rng=8)
+    signal = ecg.signal[::5].copy()  # 200 Hz -> 40 Hz
+    signal[100:103] = np.nan
+    r = ecg.r_times_s[ecg.in_clip] * 1000.0
+    p = cardiac_phases(r, np.arange(0.0, 5900.0, 40.0), ecg=signal, fs=fs)
+    np.testing.assert_array_equal(p.r_times_ms, r)
+    from_t = p.es_methods == "t_wave_end"
+    assert from_t.sum() >= len(r) - 2
+    t_end = ecg.t_end_s[ecg.in_clip] * 1000.0
+    assert np.max(np.abs(p.es_times_ms[from_t] - t_end[from_t])) <= 2000.0 / fs
+
+
 def test_r_times_from_an_ecg_signal_object_without_samples() -> None:
     signal = EcgSignal(
         np.zeros((0, 0), np.float32), 0.0, source="r_wave_time_vector", r_times_ms=np.array([100.0, 900.0])
