@@ -15,7 +15,7 @@ clip its own pose (rotation, offset), so that no single fixed cue gives a view a
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy.spatial import ConvexHull
@@ -93,6 +93,7 @@ class HeartParams:
     rv_wall: float = 0.45
     papillary: float = 0.55  # papillary muscle size (radius at ED), cm
     pericardium: float = 0.3
+    atrial_wall: float = 0.2
     infarcted: np.ndarray = field(default_factory=lambda: np.zeros(6, dtype=bool))
     hypokinesis: float = 0.3  # motion of an infarcted segment as a fraction of normal
 
@@ -131,6 +132,7 @@ def random_heart(rng: np.random.Generator, *, infarct_prob: float = 0.0) -> Hear
         rv_wall=float(rng.uniform(0.35, 0.55)),
         papillary=float(rng.uniform(0.4, 0.7)),
         pericardium=float(rng.uniform(0.2, 0.4)),
+        atrial_wall=float(rng.uniform(0.14, 0.24)),
         infarcted=infarcted,
         hypokinesis=float(rng.uniform(0.15, 0.35)),
     )
@@ -226,6 +228,8 @@ class LVShape:
     length: float
     endo_septal: np.ndarray  # (n, 2) base -> apex
     endo_lateral: np.ndarray
+    epi_septal: np.ndarray  # (n, 2) base -> apex
+    epi_lateral: np.ndarray
 
 
 def lv_shape(heart: HeartParams, apex: np.ndarray, axis_angle: float, c: float, septal_left: bool = True,
@@ -283,7 +287,7 @@ def lv_shape(heart: HeartParams, apex: np.ndarray, axis_angle: float, c: float, 
             segments.append(np.concatenate([e, p[::-1]], axis=0))
     return LVShape(cavity=cavity, segments=segments, hinge_septal=endo[1][0], hinge_lateral=endo[-1][0],
                    apex=apex, axis=axis, normal_septal=nsep, length=length,
-                   endo_septal=endo[1], endo_lateral=endo[-1])
+                   endo_septal=endo[1], endo_lateral=endo[-1], epi_septal=epi[1], epi_lateral=epi[-1])
 
 
 def mitral_leaflets(hinge_a: np.ndarray, hinge_p: np.ndarray, axis: np.ndarray, opening: float) -> list[Polygon]:
@@ -322,105 +326,150 @@ def semilunar_cusps(hinge_a: np.ndarray, hinge_b: np.ndarray, downstream: np.nda
 # --------------------------------------------------------------------------------------------- views
 
 
+def _bezier(p0: np.ndarray, p1: np.ndarray, p2: np.ndarray, n: int = 16) -> np.ndarray:
+    """Quadratic Bezier curve from ``p0`` to ``p2`` pulled toward ``p1``, (n, 2)."""
+    t = np.linspace(0.0, 1.0, n)[:, None]
+    return (1 - t) ** 2 * p0 + 2 * (1 - t) * t * p1 + t ** 2 * p2
+
+
+def _angle(v: np.ndarray) -> float:
+    return float(np.arctan2(v[1], v[0]))
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / max(float(np.hypot(v[0], v[1])), 1e-9)
+
+
+def _atrium(annulus_a: np.ndarray, annulus_b: np.ndarray, away: np.ndarray, length: float, half_width: float,
+            wall: float, shift: np.ndarray | None = None) -> tuple[Polygon, Polygon, np.ndarray]:
+    """An atrium hanging from its valve annulus (``annulus_a``..``annulus_b``) in direction ``away``.
+
+    Returns the wall polygon, the cavity polygon and the roof point. The cavity's open end is exactly the
+    annulus, so the valve hinges sit on the atrial walls.
+    """
+    base = (annulus_a + annulus_b) / 2
+    ann_hw = float(np.hypot(*(annulus_b - annulus_a))) / 2
+    roof = base + away * length + (shift if shift is not None else 0.0)
+    ang = _angle(base - roof)
+    narrow = float(np.clip(1.0 - ann_hw / half_width, 0.0, 0.6))
+    cav = _bullet(roof, ang, length, half_width, 2.2, narrow)
+    outer = _bullet(roof - _unit(base - roof) * wall, ang, length + wall, half_width + wall, 2.2, narrow)
+    return outer, cav, roof
+
+
 def _apical(heart: HeartParams, st: HeartState, kind: str, rng_shape: np.random.Generator) -> Scene:
-    """A4C / A5C / A3C / A2C: apex at the top of the sector, the base and the atria at the bottom."""
+    """A4C / A5C / A3C / A2C: apex at the top of the sector, the base and the atria at the bottom.
+
+    Standard display: in A4C the septum and the right heart are on the screen's left, the LV on the right;
+    in A3C the outflow tract and aorta leave the base on the right.
+    """
     c, m, ao, at = st.contraction, st.mitral_open, st.aortic_open, st.atrial
-    tilt = np.deg2rad(78.0)  # apex->base direction: down and slightly to the right
-    lv_apex = np.array([0.3, 2.6])
-    lv = lv_shape(heart, lv_apex, tilt, c, septal_left=True)
-    base_c = (lv.hinge_septal + lv.hinge_lateral) / 2
-    ax = lv.axis
-    nsep = lv.normal_septal
+    tilt = np.deg2rad(80.0)  # apex->base direction: down and slightly to the right
+    lv = lv_shape(heart, np.array([0.5, 2.4]), tilt, c, septal_left=True)
+    ax, nsep = lv.axis, lv.normal_septal
+    hs, hl = lv.hinge_septal, lv.hinge_lateral
+    base_c = (hs + hl) / 2
+    has_right = kind in ("A4C", "A5C")
     scene: Scene = []
 
-    la_grow = 1.0 + 0.12 * at
-    la_w, la_l = heart.la_width / 2 * la_grow, heart.la_length / 2 * (1.0 + 0.06 * at)
-    has_right = kind in ("A4C", "A5C")
-    la_c = base_c + ax * (la_l * 0.92) - nsep * (0.25 if has_right else 0.0)
-    la_ang = np.arctan2(ax[1], ax[0]) - np.pi / 2
+    la_len = heart.la_length * (1.0 + 0.1 * at)
+    la_hw = heart.la_width / 2 * (1.0 + 0.1 * at)
+    la_shift = {"A4C": -0.3, "A5C": -0.5, "A3C": 0.5, "A2C": 0.0}[kind] * nsep
+    la_wall, la_cav, la_roof = _atrium(hs, hl, ax, la_len, la_hw, heart.atrial_wall, la_shift)
+    walls = [*lv.segments, la_wall]
+
     if has_right:
-        rv_len = heart.lv_length * heart.rv_length_ratio * (1.0 - 0.1 * c)
-        rv_base = lv.hinge_septal + ax * 0.9 + nsep * (heart.wall + heart.rv_width * 0.5 * (1 - 0.18 * c))
-        rv_apex = rv_base - ax * rv_len + nsep * 0.4
-        rv_ang = np.arctan2(*(rv_base - rv_apex)[::-1])
-        rv_hw = heart.rv_width * 0.5 * (1 - 0.2 * c)
-        rv_cav = _bullet(rv_apex, rv_ang, rv_len, rv_hw, 1.7, 0.2)
-        rv_epi = _bullet(rv_apex - (rv_base - rv_apex) / rv_len * heart.rv_wall, rv_ang, rv_len + heart.rv_wall,
-                         rv_hw + heart.rv_wall, 1.7, 0.2)
-        ra_w, ra_l = heart.ra_width / 2 * la_grow, heart.ra_length / 2 * (1.0 + 0.06 * at)
-        ra_c = rv_base + ax * (ra_l * 0.9) + nsep * 0.15
-        # keep an interatrial septum between the two atria
-        gap = float((ra_c - la_c) @ nsep) - (ra_w + la_w + 0.4)
-        if gap < 0:
-            ra_c = ra_c - nsep * gap
-    # Pericardium and epicardial tissue around everything: a smooth hull.
-    hull_pts = [lv.segments[0], lv.segments[5], lv.segments[2], lv.segments[3],
-                ellipse(*la_c, la_w + 0.3, la_l + 0.3, la_ang, 24)]
+        # RV: its septal border is the LV septum; the free wall bulges out to the tricuspid annulus, which
+        # sits a little more apical than the mitral one and moves toward the apex in systole (TAPSE).
+        epi = lv.epi_septal
+        n = len(epi)
+        xs = np.linspace(0.0, 1.0, n)
+        i_t = int(np.searchsorted(xs, 0.07))
+        i_apex = int(np.searchsorted(xs, heart.rv_length_ratio * 0.9))
+        septal_border = epi[i_t:i_apex + 1]
+        rv_apex = septal_border[-1]
+        t_sep = septal_border[0]
+        rv_w = heart.rv_width * (1.0 - 0.18 * c)
+        t_lat = t_sep + nsep * rv_w * 0.9 + ax * 0.35 - ax * 1.7 * c * 0.6
+        bulge = nsep * rv_w * 0.55
+        free = _bezier(rv_apex, (rv_apex + t_lat) / 2 + bulge, t_lat, 20)
+        rv_cav = np.concatenate([septal_border, free[1:]], axis=0)
+        # free wall thickness pushed outward along the local normal of the curve
+        tang = np.gradient(free, axis=0)
+        nrm = np.stack([-tang[:, 1], tang[:, 0]], axis=-1)
+        nrm /= np.maximum(np.hypot(nrm[:, 0], nrm[:, 1]), 1e-9)[:, None]
+        nrm *= np.sign(float(np.mean(nrm @ nsep)))
+        rv_outer = np.concatenate([septal_border, free[1:] + nrm[1:] * heart.rv_wall], axis=0)
+        rv_dir = _unit((t_sep + t_lat) / 2 - rv_apex)
+        ra_len = heart.ra_length * (1.0 + 0.1 * at)
+        ra_hw = heart.ra_width / 2 * (1.0 + 0.1 * at)
+        ra_wall, ra_cav, ra_roof = _atrium(t_sep, t_lat, rv_dir, ra_len, ra_hw, heart.atrial_wall, 0.2 * nsep)
+        walls += [rv_outer, ra_wall]
+
+    scene.extend(_pericardium(_hull(np.concatenate(walls, axis=0)), heart))
+    scene.append((11, la_wall))
     if has_right:
-        hull_pts += [rv_epi, ellipse(*ra_c, ra_w + 0.3, ra_l + 0.3, la_ang, 24)]
-    hull = _hull(np.concatenate(hull_pts, axis=0))
-    scene.append((10, _inflate(hull, heart.pericardium + 0.12)))
-    scene.append((11, _inflate(hull, 0.1)))
-    scene.append((11, ellipse(*la_c, la_w + 0.28, la_l + 0.3, la_ang, 48)))
+        scene.append((11, ra_wall))
+        scene.append((11, rv_outer))
+        scene.append((5, ra_cav))
+    scene.append((4, la_cav))
     if has_right:
-        scene.append((11, rv_epi))
-        scene.append((11, ellipse(*ra_c, ra_w + 0.28, ra_l + 0.3, la_ang, 48)))
         scene.append((3, rv_cav))
-        scene.append((5, ellipse(*ra_c, ra_w, ra_l, la_ang, 48)))
-    scene.append((4, ellipse(*la_c, la_w, la_l, la_ang, 48)))
+        # interatrial septum from the crux toward the roofs (thin; it often drops out in this view)
+        crux = (hs + t_sep) / 2
+        roof_mid = (la_roof + ra_roof) / 2
+        scene.append((11, tube(np.stack([crux, crux + (roof_mid - crux) * 0.9]), heart.atrial_wall * 0.55, n=12)))
+        # moderator band across the apical third of the RV
+        j = int(0.62 * (len(septal_border) - 1))
+        k = int(0.35 * (len(free) - 1))
+        scene.append((11, tube(np.stack([septal_border[j], free[k]]), 0.12, n=8)))
 
     # LV wall (segment codes in A4C) and cavity.
-    for k, seg in enumerate(lv.segments):
-        scene.append((SEGMENT_CODE_BASE + k + 1 if kind == "A4C" else 2, seg))
+    for k_seg, seg in enumerate(lv.segments):
+        scene.append((SEGMENT_CODE_BASE + k_seg + 1 if kind == "A4C" else 2, seg))
     scene.append((1, lv.cavity))
 
     # Papillary muscles: bumps on the walls, thick and prominent in systole.
-    pm_r = heart.papillary * (0.55 + 0.6 * c)
-    for endo, present in ((lv.endo_lateral, kind in ("A4C", "A5C", "A2C", "A3C")),
-                          (lv.endo_septal, kind in ("A2C", "A3C"))):
+    pm_r = heart.papillary * (0.5 + 0.6 * c)
+    for endo, present in ((lv.endo_lateral, True), (lv.endo_septal, kind in ("A2C", "A3C"))):
         if not present:
             continue
-        i = int(0.42 * len(endo))
-        p = endo[i]
-        inward = (base_c - ax * lv.length * 0.55) - p
-        inward /= np.hypot(*inward)
-        pm = ellipse(*(p + inward * pm_r * 0.55), pm_r * 0.55, pm_r * 1.25, np.arctan2(ax[1], ax[0]), 24)
+        p = endo[int(0.42 * len(endo))]
+        inward = _unit((base_c - ax * lv.length * 0.55) - p)
+        pm = ellipse(*(p + inward * pm_r * 0.5), pm_r * 0.5, pm_r * 1.3, _angle(ax), 24)
         scene.append((8, pm))
 
-    # Outflow tract in A5C / A3C: a channel from the base toward the aortic root.
+    # Outflow tract in A5C / A3C: a channel from the base to the aortic root, with the aortic cusps.
     if kind in ("A5C", "A3C"):
         ao_r = heart.ao_root / 2
+        ann_hw = float(np.hypot(*(hl - hs))) / 2
         if kind == "A5C":
-            start = base_c + nsep * 0.55 - ax * 0.9
-            root = base_c + ax * (1.6 + ao_r * 0.6) + nsep * 0.65
+            start = base_c + nsep * ann_hw * 0.55 - ax * 1.1
+            av = base_c + nsep * ann_hw * 0.6 + ax * 0.5
+            root = av + ax * ao_r * 1.1 + nsep * 0.2
+            distal = root + ax * 2.6 + nsep * 0.5
         else:
-            # A3C: the aorta on the right, anteroseptal side of the screen
-            start = lv.hinge_lateral * 0.6 + base_c * 0.4 - ax * 0.9
-            root = lv.hinge_lateral + ax * (1.4 + ao_r) - nsep * (ao_r * 0.7)
-        lvot_r = ao_r * (0.72 + 0.12 * ao)
-        direction = (root - start) / np.hypot(*(root - start))
-        path = np.stack([start, start + (root - start) * 0.45, root, root + direction * 2.5 + ax * 1.0])
-        scene.append((11, tube(path, np.array([lvot_r, lvot_r, ao_r, ao_r * 0.9]) + 0.22)))
-        scene.append((6, tube(path, np.array([lvot_r, lvot_r, ao_r, ao_r * 0.9]))))
-        av_c = start + (root - start) * 0.5
-        nrm = np.array([-direction[1], direction[0]])
-        scene.extend((7, p) for p in semilunar_cusps(av_c + nrm * lvot_r, av_c - nrm * lvot_r, direction, ao))
-        scene.append((1, lv.cavity))  # the LV cavity stays in front of the LVOT wall
+            start = base_c - nsep * ann_hw * 0.5 - ax * 1.1
+            av = hl - nsep * ao_r * 0.6 + ax * 0.5
+            root = av + ax * ao_r * 0.9 - nsep * ao_r * 0.7
+            distal = root + ax * 1.6 - nsep * 2.2
+        lvot_r = ao_r * (0.68 + 0.1 * ao)
+        path = np.stack([start, av, root, distal])
+        radii = np.array([lvot_r, lvot_r * 1.05, ao_r, ao_r * 0.9])
+        scene.append((11, tube(path[1:], radii[1:] + 0.22)))
+        scene.append((6, tube(path, radii)))
+        d = _unit(root - av)
+        nrm = np.array([-d[1], d[0]])
+        scene.extend((7, p) for p in semilunar_cusps(av + nrm * lvot_r, av - nrm * lvot_r, d, ao))
+        scene.append((1, lv.cavity))  # the LV cavity stays in front of the LVOT's wall
 
-    # Mitral (and tricuspid) valves, annuli.
-    scene.extend((7, p) for p in mitral_leaflets(lv.hinge_septal, lv.hinge_lateral, ax, m))
-    for h in (lv.hinge_septal, lv.hinge_lateral):
-        scene.append((7, ellipse(*h, 0.18, 0.14, 0.0, 12)))
+    # Mitral and tricuspid valves with their annuli.
+    scene.extend((7, p) for p in mitral_leaflets(hs, hl, ax, m))
+    for h in (hs, hl):
+        scene.append((7, ellipse(*h, 0.2, 0.15, _angle(ax), 12)))
     if has_right:
-        rv_base_c = rv_base
-        rv_dir = (rv_base - rv_apex) / np.hypot(*(rv_base - rv_apex))
-        rv_n = np.array([-rv_dir[1], rv_dir[0]])
-        t_sep = rv_base_c - rv_n * rv_hw * 0.8 * np.sign(rv_n @ nsep)
-        t_lat = rv_base_c + rv_n * rv_hw * 0.8 * np.sign(rv_n @ nsep)
         scene.extend((7, p) for p in mitral_leaflets(t_sep, t_lat, rv_dir, m))
-        # moderator band: a bright band across the RV apex third
-        mb0 = rv_apex + rv_dir * rv_len * 0.42
-        scene.append((11, tube(np.stack([mb0 - rv_n * rv_hw * 0.85, mb0 + rv_n * rv_hw * 0.85]), 0.12, n=8)))
+        scene.append((7, ellipse(*t_lat, 0.18, 0.14, _angle(ax), 12)))
     return scene
 
 
@@ -442,78 +491,94 @@ def _hull(points: np.ndarray) -> Polygon:
     return points[ConvexHull(points).vertices]
 
 
-def _inflate(poly: Polygon, d: float, n: int = 96) -> Polygon:
-    """Grow a convex polygon by ``d`` cm (vertices pushed out from the centroid, then resampled)."""
+def _pericardium(hull: Polygon, heart: HeartParams) -> Scene:
+    """The pericardial sac around the heart's hull: a bright band, thicker and brighter on the deep side
+    (posterior pericardium and AV groove fat), with unlabelled epicardial tissue inside."""
+    z = hull[:, 1]
+    depth = np.clip((z - z.min()) / max(float(np.ptp(z)), 1e-6), 0, 1)
+    outer = _inflate(hull, heart.pericardium * (0.1 + 1.8 * depth ** 2) + 0.06)
+    return [(10, outer), (0, _inflate(hull, 0.04))]
+
+
+def _inflate(poly: Polygon, d: float | np.ndarray, n: int = 96) -> Polygon:
+    """Grow a convex polygon by ``d`` cm (scalar or per vertex of ``poly``; vertices pushed out from the
+    centroid, then resampled)."""
     c = poly.mean(axis=0)
     seg = np.r_[0.0, np.cumsum(np.hypot(*np.diff(np.vstack([poly, poly[:1]]), axis=0).T))]
     s = np.linspace(0, seg[-1], n, endpoint=False)
     closed = np.vstack([poly, poly[:1]])
     p = np.stack([np.interp(s, seg, closed[:, 0]), np.interp(s, seg, closed[:, 1])], axis=-1)
+    if np.ndim(d):
+        d = np.interp(s, seg, np.r_[d, d[:1]])
     v = p - c
     r = np.hypot(v[:, 0], v[:, 1])[:, None]
     # smooth the outline a little so that the hull's straight edges look like a pericardial sac
-    out = c + v * (r + d) / np.maximum(r, 1e-6)
+    out = c + v * (r + np.reshape(d, (-1, 1))) / np.maximum(r, 1e-6)
     k = np.array([0.25, 0.5, 0.25])
     out = np.stack([np.convolve(np.r_[out[-1:, i], out[:, i], out[:1, i]], k, "valid") for i in range(2)], axis=-1)
     return out
 
 
 def _plax(heart: HeartParams, st: HeartState, rng_shape: np.random.Generator) -> Scene:
-    """Parasternal long axis: RV on top, septum, LV with apex to the left, aortic root and LA to the right."""
+    """Parasternal long axis: chest wall, RV (RVOT) on top, septum, LV with its apex to the left, the aortic
+    root continuing the septum to the right, the LA below the root, the descending aorta behind the LA."""
     c, m, ao, at = st.contraction, st.mitral_open, st.aortic_open, st.atrial
     scene: Scene = []
-    # LV axis from apex (left, deeper) to the base (right): slightly rising to the right.
-    ang = np.deg2rad(-8.0)
-    base_centre = np.array([1.6, 9.2])
+    # The parasternal plane misses the true apex: the LV looks longer, with near-parallel walls, and its
+    # apex usually lies outside the sector on the left.
+    heart = replace(heart, lv_length=heart.lv_length * 1.3, apex_power=heart.apex_power + 1.2)
+    base_centre = np.array([1.1, 7.8])
+    ang = np.deg2rad(-4.0)  # apex (left) -> base (right), rising slightly
     apex = base_centre - np.array([np.cos(ang), np.sin(ang)]) * heart.lv_length
-    lv = lv_shape(heart, apex, ang, c, septal_left=False)
-    # septal side must be the top: normal_septal has negative z
-    if lv.normal_septal[1] > 0:
-        lv = lv_shape(heart, apex, ang, c, septal_left=True)
+    lv = lv_shape(heart, apex, ang, c, septal_left=True)
+    if lv.normal_septal[1] > 0:  # the septum must be on top (toward the transducer)
+        lv = lv_shape(heart, apex, ang, c, septal_left=False)
     ax, nsep = lv.axis, lv.normal_septal
-    hs, hp = lv.hinge_septal, lv.hinge_lateral  # anterior (top) and posterior mitral hinges
-    ao_r = heart.ao_root / 2 * (1.0 + 0.05 * ao)
-    # Aortic root: continues the septum to the right; its posterior wall holds the anterior mitral leaflet.
-    av = hs + nsep * (ao_r * 0.55) + ax * 0.5
-    root = av + np.array([2.6, -0.55])
-    asc = root + np.array([2.6, -0.4])
-    la_c = hp + ax * (heart.la_length * 0.42) + nsep * 0.35
-    la_r = heart.la_width / 2 * (1 + 0.1 * at)
-    rv_top = heart.rv_width * 0.85 * (1 - 0.12 * c)
-    # RV: a long band above the septum, from beyond the apex to the RVOT above the aortic root.
-    sep_epi = lv.endo_septal + nsep * heart.wall * (1 + heart.thickening * c)
-    rv_lo = sep_epi[::3]
-    rv_path_top = rv_lo + nsep * rv_top
-    rv_poly = np.concatenate([rv_lo, (av + nsep * (ao_r + 0.25))[None], (root + nsep * (ao_r + 0.3))[None],
-                              (root + nsep * (ao_r + 0.3 + rv_top * 0.9))[None], rv_path_top[::-1]], axis=0)
-    rv_wall = np.concatenate([rv_lo, (root + nsep * (ao_r + 0.3))[None],
-                              (root + nsep * (ao_r + 0.3 + rv_top * 0.9 + heart.rv_wall))[None],
-                              (rv_path_top + nsep * heart.rv_wall)[::-1]], axis=0)
-    hull = _hull(np.concatenate([*lv.segments, ellipse(*la_c, la_r + 0.3, la_r + 0.3, 0, 24), rv_wall], axis=0))
-    scene.append((15, np.array([[-20, 0.0], [20, 0.0], [20, rv_path_top[:, 1].min() - heart.rv_wall - 0.2],
-                                [-20, rv_path_top[:, 1].min() - heart.rv_wall - 0.2]])))
-    scene.append((10, _inflate(hull, heart.pericardium + 0.15)))
-    scene.append((11, _inflate(hull, 0.08)))
+    hp = lv.hinge_lateral  # posterior mitral hinge
+    ao_r = heart.ao_root / 2 * (1.0 + 0.04 * ao)
+    ann_r = ao_r * 0.75
+    # aortic valve just right of the LVOT, the root and ascending aorta rising slightly to the right
+    av = lv.hinge_septal + ax * 0.35 + nsep * 0.15
+    root = av + np.array([1.5, -0.3])
+    asc = root + np.array([2.4, -0.45])
+    aml_hinge = av - nsep * ann_r  # aorto-mitral continuity
+    # LA: from the mitral annulus (anterior leaflet hinge .. posterior hinge) toward the right
+    la_wall, la_cav, _ = _atrium(aml_hinge, hp, _unit(ax + np.array([0.0, 0.25])), heart.la_length * 0.9 * (1 + 0.08 * at),
+                                 heart.la_width / 2 * (1 + 0.1 * at), heart.atrial_wall)
+    # RV: a band over the septum that continues as the RVOT over the aortic root
+    sep_epi = lv.epi_septal[::-1][::2]  # apex -> base
+    sep_epi = sep_epi[sep_epi[:, 0] > apex[0] + 1.0]
+    rv_h = heart.rv_width * 0.7 * (1 - 0.15 * c)
+    up = nsep
+    rv_low = np.concatenate([sep_epi, (root + up * (ao_r + 0.25))[None], (asc + up * (ao_r * 0.9 + 0.25))[None]])
+    rv_top = rv_low + up * rv_h
+    rv_cav = np.concatenate([rv_low, rv_top[::-1]])
+    rv_wall = np.concatenate([rv_low, (rv_top + up * heart.rv_wall)[::-1]])
+    hull = _hull(np.concatenate([*lv.segments, la_wall, rv_wall, tube(np.stack([av, root, asc]), ao_r + 0.3)]))
+    chest = float(rv_top[:, 1].min()) - heart.rv_wall - 0.15
+    scene.append((15, np.array([[-20, 0.02], [20, 0.02], [20, chest], [-20, chest]])))
+    scene.extend(_pericardium(hull, heart))
     scene.append((11, rv_wall))
-    scene.append((12, rv_poly))
-    scene.append((11, ellipse(*la_c, la_r + 0.25, la_r * 0.95 + 0.25, 0.1, 48)))
-    scene.append((4, ellipse(*la_c, la_r, la_r * 0.95, 0.1, 48)))
+    scene.append((12, rv_cav))
+    scene.append((11, la_wall))
+    scene.append((4, la_cav))
     for seg in lv.segments:
         scene.append((2, seg))
     scene.append((1, lv.cavity))
-    path = np.stack([hs - ax * 1.2 + nsep * 0.3, av, root, asc])
-    radii = np.array([ao_r * 0.7, ao_r * 0.78, ao_r, ao_r * 0.9])
+    # aortic root: wall, then lumen from the LVOT through the sinuses to the ascending aorta
+    path = np.stack([lv.hinge_septal - ax * 1.0 - nsep * 0.6, av, root, asc])
+    radii = np.array([ann_r * 0.9, ann_r, ao_r, ao_r * 0.9])
     scene.append((11, tube(path[1:], radii[1:] + 0.25)))
     scene.append((6, tube(path, radii)))
-    scene.append((1, lv.cavity[len(lv.cavity) // 2:]))  # keep the posterior part of the LV in front
-    # descending aorta behind the LA, in cross-section
-    scene.append((13, ellipse(*(hp + ax * 0.6 + np.array([0.0, 2.9])), 1.3, 1.1, 0, 32)))
-    scene.append((14, ellipse(*(hp + ax * 0.6 + np.array([0.0, 2.9])), 1.0, 0.85, 0, 32)))
-    nav = np.array([-(root - av)[1], (root - av)[0]]) / np.hypot(*(root - av))
-    scene.extend((7, p) for p in semilunar_cusps(av + nav * ao_r * 0.8, av - nav * ao_r * 0.8,
-                                                 (root - av) / np.hypot(*(root - av)), ao))
-    amh = av - nsep * ao_r * 0.8  # aorto-mitral continuity: the anterior leaflet hangs from here
-    scene.extend((7, p) for p in mitral_leaflets(amh, hp, ax, m))
+    # descending aorta in cross-section behind the LA / AV groove
+    da = hp + np.array([0.8, 2.3])
+    scene.append((13, ellipse(*da, 1.15, 1.0, 0, 32)))
+    scene.append((14, ellipse(*da, 0.9, 0.78, 0, 32)))
+    d = _unit(root - av)
+    nav = np.array([-d[1], d[0]])
+    scene.extend((7, p) for p in semilunar_cusps(av + nav * ann_r, av - nav * ann_r, d, ao))
+    scene.extend((7, p) for p in mitral_leaflets(aml_hinge, hp, ax, m))
+    scene.append((7, ellipse(*hp, 0.2, 0.15, 0.0, 12)))
     return scene
 
 
@@ -530,19 +595,22 @@ def _psax(heart: HeartParams, st: HeartState, level: str, rng_shape: np.random.G
     wall = heart.wall * (0.9 if level == "apical" else 1.0) * (1 + heart.thickening * c)
     r_epi = r_endo + wall
     ecc = 0.95  # slightly flattened septum
-    rv_r = heart.rv_width * 0.55 * scale * (1 - 0.15 * c) * (0.7 if level == "apical" else 1.0)
-    # RV: crescent anterior (top) and to the left, wrapping the septum
-    rv_c = centre + np.array([-r_epi * 0.45, -r_epi * 0.55])
-    rv_outer = ellipse(*rv_c, r_epi * 1.05 + rv_r * 0.5, r_epi * 0.55 + rv_r, np.deg2rad(-25), 64)
-    rv_wall_poly = ellipse(*rv_c, r_epi * 1.05 + rv_r * 0.5 + heart.rv_wall, r_epi * 0.55 + rv_r + heart.rv_wall,
-                           np.deg2rad(-25), 64)
+    # RV: a crescent on the anterior (top) and septal (left) side of the LV, thickest at ~10 o'clock.
+    rv_t = heart.rv_width * 0.62 * (1 - 0.2 * c) * {"base": 1.0, "mid": 0.85, "apical": 0.45}[level]
+    phi = np.deg2rad(np.linspace(70.0, 235.0, 40))
+    bulge = np.sin(np.pi * (phi - phi[0]) / (phi[-1] - phi[0])) ** 0.7
+    ring = np.stack([np.cos(phi), -np.sin(phi) * ecc], axis=-1)
+    inner = centre + ring * (r_epi - 0.05)
+    outer = centre + ring * (r_epi + rv_t * bulge + 0.05)[:, None]
+    outer_w = centre + ring * (r_epi + rv_t * bulge + 0.05 + heart.rv_wall * (0.3 + 0.7 * bulge))[:, None]
+    rv_cav = np.concatenate([inner, outer[::-1]], axis=0)
+    rv_wall_poly = np.concatenate([inner, outer_w[::-1]], axis=0)
     lv_epi = ellipse(*centre, r_epi, r_epi * ecc, 0.0, 72)
     hull = _hull(np.concatenate([lv_epi, rv_wall_poly]))
-    scene.append((15, np.array([[-20, 0.0], [20, 0.0], [20, 2.2], [-20, 2.2]])))
-    scene.append((10, _inflate(hull, heart.pericardium + 0.1)))
-    scene.append((11, _inflate(hull, 0.05)))
+    scene.append((15, np.array([[-20, 0.02], [20, 0.02], [20, 2.2], [-20, 2.2]])))
+    scene.extend(_pericardium(hull, heart))
     scene.append((11, rv_wall_poly))
-    scene.append((3, rv_outer))
+    scene.append((3, rv_cav))
     scene.append((2, lv_epi))
     scene.append((1, ellipse(*centre, r_endo, r_endo * ecc, 0.0, 72)))
     if level == "mid":
@@ -584,10 +652,9 @@ def _psax_vessels(heart: HeartParams, st: HeartState, centre: np.ndarray) -> Sce
                               tube(rvot_path, rvot_r + 0.4), tube(pa_path, heart.pa_diam / 2 + 0.3)])
     hull = _hull(all_pts)
     scene.append((15, np.array([[-20, 0.0], [20, 0.0], [20, 2.2], [-20, 2.2]])))
-    scene.append((10, _inflate(hull, heart.pericardium + 0.1)))
-    scene.append((11, _inflate(hull, 0.05)))
-    scene.append((11, ellipse(*la_c, la_r + 0.25, la_r + 0.25)))
-    scene.append((11, ellipse(*ra_c, ra_r + 0.25, ra_r * 1.1 + 0.25)))
+    scene.extend(_pericardium(hull, heart))
+    scene.append((11, ellipse(*la_c, la_r + heart.atrial_wall, la_r * 0.9 + heart.atrial_wall)))
+    scene.append((11, ellipse(*ra_c, ra_r + heart.atrial_wall, ra_r * 1.1 + heart.atrial_wall)))
     scene.append((4, ellipse(*la_c, la_r, la_r * 0.9)))
     scene.append((5, ellipse(*ra_c, ra_r, ra_r * 1.1)))
     scene.append((11, tube(rvot_path, rvot_r + 0.3)))
@@ -622,31 +689,40 @@ def _psax_vessels(heart: HeartParams, st: HeartState, centre: np.ndarray) -> Sce
 
 
 def _suprasternal(heart: HeartParams, st: HeartState, rng_shape: np.random.Generator) -> Scene:
-    """Suprasternal notch: the aortic arch with its three branches, the right PA below the arch."""
+    """Suprasternal notch long axis: the aortic arch (ascending left, descending right) with the
+    brachiocephalic, left carotid and left subclavian arteries rising toward the transducer, the right
+    pulmonary artery in cross-section under the arch and the LA deeper."""
     ao = st.aortic_open
     scene: Scene = []
-    R = heart.arch_radius
-    centre = np.array([0.2, 4.2 + R])
-    rad = heart.ao_root / 2 * 0.85 * (1 + 0.06 * ao)
-    t = np.deg2rad(np.linspace(200, 340, 24))
-    arch = centre + np.stack([np.cos(t) * R * 1.15, np.sin(t) * R], axis=-1)
-    asc = np.stack([arch[0] + np.array([-0.4, 3.0]), arch[0]])
-    desc = np.stack([arch[-1], arch[-1] + np.array([0.6, 4.5])])
+    R = heart.arch_radius * 0.8
+    centre = np.array([0.3, 3.6 + R])
+    rad = heart.ao_root / 2 * 0.8 * (1 + 0.06 * ao)  # the arch pulsates with ejection
+    t = np.deg2rad(np.linspace(195, 345, 26))
+    arch = centre + np.stack([np.cos(t) * R * 0.95, np.sin(t) * R], axis=-1)
+    asc = np.stack([arch[0] + np.array([-0.2, 3.0]), arch[0]])
+    desc = np.stack([arch[-1], arch[-1] + np.array([0.5, 5.0])])
     full = np.concatenate([asc[:-1], arch, desc[1:]])
-    scene.append((11, np.array([[-20, 0.0], [20, 0.0], [20, 1.6], [-20, 1.6]])))
-    for k, frac in enumerate((0.28, 0.45, 0.62)):
-        i = int(frac * (len(arch) - 1))
-        p = arch[i]
-        tip = p + np.array([(-0.6 + 0.4 * k), -R * 0.9])
-        scene.append((13, tube(np.stack([p, p + (tip - p) * 0.5, tip]), 0.45 - 0.05 * k, n=14)))
-    scene.append((13, tube(full, rad + 0.25, n=64)))
+    scene.append((15, np.array([[-20, 0.02], [20, 0.02], [20, 1.0], [-20, 1.0]])))
+    # mediastinal fat around the great vessels: moderately echogenic
+    scene.append((11, tube(full, rad + 1.6, n=64)))
+    branches = []
+    for k, frac in enumerate((0.3, 0.47, 0.62)):
+        p = arch[int(frac * (len(arch) - 1))]
+        tip = p + np.array([-0.5 + 0.45 * k, -R * 1.1])
+        branches.append((tube(np.stack([p, p + (tip - p) * 0.5, tip]), 0.42 - 0.04 * k + 0.15, n=14),
+                         tube(np.stack([p, p + (tip - p) * 0.5, tip]), 0.42 - 0.04 * k, n=14)))
+    for wall, _ in branches:
+        scene.append((13, wall))
+    scene.append((13, tube(full, rad + 0.2, n=64)))
+    for _, lumen in branches:
+        scene.append((6, lumen))
     scene.append((6, tube(full, rad, n=64)))
-    # right pulmonary artery in cross-section under the arch, LA deeper
-    rpa = centre + np.array([0.0, R * 0.05])
-    scene.append((13, ellipse(*rpa, 1.1, 0.9)))
-    scene.append((12, ellipse(*rpa, 0.9, 0.7)))
-    scene.append((11, ellipse(*(rpa + np.array([0.2, 2.6])), 2.2, 1.5)))
-    scene.append((4, ellipse(*(rpa + np.array([0.2, 2.6])), 1.9, 1.2)))
+    rpa = centre + np.array([0.1, R * 0.15])
+    scene.append((13, ellipse(*rpa, 1.05, 0.85)))
+    scene.append((12, ellipse(*rpa, 0.85, 0.65)))
+    la = rpa + np.array([0.2, 2.4])
+    scene.append((11, ellipse(*la, 2.1, 1.4)))
+    scene.append((4, ellipse(*la, 1.9, 1.2)))
     return scene
 
 
@@ -654,19 +730,24 @@ def _subcostal(heart: HeartParams, st: HeartState, rng_shape: np.random.Generato
     """Subcostal 4-chamber: liver in the near field, the heart lying horizontally (apex to the right)."""
     four = _apical(heart, st, "A4C", rng_shape)
     # Rotate the A4C heart so that the apex points right and the RV lies on top, next to the liver.
-    pivot = np.array([0.3, 7.0])
-    rot = -np.pi / 2 + np.deg2rad(22.0)
-    moved = [(2 if SEGMENT_CODE_BASE < code else code, _rot(p - pivot, rot) * 0.95 + np.array([-0.8, 11.5]))
+    pivot = np.array([0.3, 8.0])
+    rot = -np.pi / 2 + np.deg2rad(20.0)
+    moved = [(2 if code > SEGMENT_CODE_BASE else code, _rot(p - pivot, rot) + np.array([-0.5, 11.2]))
              for code, p in four]
-    top = min(float(p[:, 1].min()) for code, p in moved if code == 10)
-    t = np.linspace(-1, 1, 40)
-    diaphragm_z = top - 0.6 + 1.5 * t ** 2
-    x = t * 14.0
+    peri = np.concatenate([p for code, p in moved if code == 10])
+    top = float(peri[:, 1].min())
+    x = np.linspace(-14.0, 14.0, 57)
+    # the diaphragm drapes over the heart: lowest laterally, highest over the heart
+    diaphragm_z = top - 0.25 + 0.018 * x ** 2 + 0.15 * x
     liver = np.concatenate([np.stack([x, diaphragm_z], axis=-1), np.array([[14.0, 1.2], [-14.0, 1.2]])])
-    diaphragm = np.stack([x, diaphragm_z + 0.25], axis=-1)
-    scene: Scene = [(15, np.array([[-20, 0.0], [20, 0.0], [20, 1.3], [-20, 1.3]]))]
+    scene: Scene = [(15, np.array([[-20, 0.02], [20, 0.02], [20, 1.2], [-20, 1.2]]))]
     scene.append((9, liver))
-    scene.append((16, tube(diaphragm, 0.3, n=60)))
+    # hepatic veins and portal branches: dark tubes and circles in the liver
+    veins = [np.array([[-4.0, 2.5], [-1.5, 4.2], [0.5, top - 1.0]]), np.array([[3.5, 2.2], [2.0, 4.0], [0.8, top - 1.2]])]
+    for v in veins:
+        scene.append((13, tube(v, 0.42, n=16)))
+        scene.append((5, tube(v, 0.3, n=16)))
+    scene.append((16, tube(np.stack([x, diaphragm_z + 0.2], axis=-1), 0.22, n=80)))
     scene.extend(moved)
     return scene
 

@@ -33,6 +33,7 @@ ECG_FORMS = ("waveform", "burned_sweep", "burned_review", "none")
 _DEPTH = {"PLAX": (13, 17), "PSAX-ves": (12, 16), "PSAX-base": (13, 16), "PSAX-mid": (13, 17),
           "PSAX-apical": (12, 16), "A2C": (15, 19), "A3C": (15, 19), "A4C": (15, 19), "A5C": (15, 19),
           "Suprasternal": (12, 16), "Subcostal": (16, 20)}
+_HALF_ANGLE = {"Suprasternal": (38, 45), "Subcostal": (36, 45), "PLAX": (34, 45)}
 _VENDORS = ("SYNTHOSOUND S7", "ECHOSIM V5", "FAKESCAN CX50", "PSEUDO-US E9", "SIMULUS EPIQ")
 _PROBES = ("S5-1 sim", "M5Sc sim", "X5-1 sim", "P4-2 sim")
 
@@ -71,9 +72,9 @@ def random_settings(view: str, rng: np.random.Generator, *, n_frames: int = 48, 
         fps=float(rng.uniform(25, 80)), irregular_frames=bool(rng.random() < 0.15),
         heart_rate_bpm=hr, rr_std=float(rng.uniform(0.01, 0.05)),
         ectopic_prob=float(rng.choice([0.0, 0.0, 0.0, 0.15])),
-        depth_cm=float(rng.uniform(lo, hi)), half_angle_deg=float(rng.uniform(30, 45)),
+        depth_cm=float(rng.uniform(lo, hi)), half_angle_deg=float(rng.uniform(*_HALF_ANGLE.get(view, (32, 43)))),
         tilt_deg=float(rng.normal(0, 2.0)),
-        pose=(float(np.deg2rad(rng.normal(0, 6))), float(rng.normal(0, 0.5)), float(rng.normal(0, 0.5)),
+        pose=(float(np.deg2rad(rng.normal(0, 6))), float(rng.normal(0, 0.35)), float(rng.normal(0, 0.4)),
               float(rng.normal(1.0, 0.04))),
         ecg_form=form, seed=int(rng.integers(0, 2 ** 31 - 1)),
     )
@@ -168,7 +169,7 @@ def render_clip(settings: ClipSettings, heart: HeartParams) -> SyntheticClip:
     px, pz = geom.polar_points()
     # unlabelled tissue: slowly varying echogenicity (fat, lung shadows at the sector edges)
     bg = ndimage.gaussian_filter(rng.standard_normal((geom.n_r, geom.n_theta)), (geom.n_r / 12, geom.n_theta / 10))
-    bg = np.exp(0.9 * bg / (bg.std() + 1e-9)).astype(np.float32)
+    bg = np.exp(0.7 * bg / (bg.std() + 1e-9) - 0.25).astype(np.float32)
     bg *= np.clip(1.2 - 0.8 * (np.abs(geom.theta) / geom.half_angle) ** 4, 0.2, 1.0)[None, :]
     clutter_tex = Speckle(rng, extent_cm=8.0, cell_cm=0.06)
     lut = code_lut()

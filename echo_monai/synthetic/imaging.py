@@ -116,15 +116,13 @@ class SectorGeometry:
 def _densify(poly: np.ndarray, step: float) -> np.ndarray:
     """Insert vertices so that no edge is longer than ``step`` cm (edges bend when drawn in polar space)."""
     closed = np.vstack([poly, poly[:1]])
-    seglen = np.hypot(*np.diff(closed, axis=0).T)
-    n = np.maximum(1, np.ceil(seglen / step).astype(int))
+    d = np.diff(closed, axis=0)
+    n = np.maximum(1, np.ceil(np.hypot(d[:, 0], d[:, 1]) / step).astype(np.int64))
     if np.all(n == 1):
         return poly
-    out = []
-    for i in range(len(poly)):
-        t = np.arange(n[i])[:, None] / n[i]
-        out.append(closed[i] + t * (closed[i + 1] - closed[i]))
-    return np.concatenate(out, axis=0)
+    start = np.repeat(np.arange(len(poly)), n)
+    frac = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
+    return closed[start] + (frac / np.repeat(n, n))[:, None] * d[start]
 
 
 def rasterise(scene, size_wh: tuple[int, int], to_index, densify_cm: float | None, base: np.ndarray | None = None
@@ -164,28 +162,38 @@ class TissueLook:
     psf_axial_px: float
     psf_lateral_px: float
     gamma: float
+    level: float  # display level of the mean myocardium (0..1)
+    reverb_period_cm: float = 1.0
 
     @classmethod
     def random(cls, rng: np.random.Generator) -> TissueLook:
+        """Draw a scanner / patient look. Relative levels follow B-mode practice: blood ~25 dB below
+        myocardium, pericardium and valves 8-12 dB above it, unlabelled soft tissue a little below it."""
         amp = np.zeros(256, dtype=np.float32)
-        blood = rng.uniform(0.02, 0.05)
-        myo = rng.uniform(0.45, 0.7)
-        table = {0: rng.uniform(0.25, 0.45), 1: blood, 2: myo, 3: blood, 4: blood, 5: blood, 6: blood,
-                 7: rng.uniform(1.3, 2.0), 8: myo * rng.uniform(1.0, 1.25), 9: rng.uniform(0.4, 0.6),
-                 10: rng.uniform(1.6, 2.6), 11: myo * rng.uniform(1.0, 1.3), 12: blood, 13: rng.uniform(0.8, 1.3),
-                 14: blood, 15: rng.uniform(0.5, 0.9), 16: rng.uniform(1.8, 2.8), 17: 0.08}
+        blood = rng.uniform(0.025, 0.055)
+        myo = rng.uniform(0.35, 0.55)
+        table = {0: rng.uniform(0.1, 0.2), 1: blood, 2: myo, 3: blood, 4: blood, 5: blood, 6: blood,
+                 7: rng.uniform(1.0, 1.7), 8: myo * rng.uniform(1.0, 1.3), 9: rng.uniform(0.35, 0.5),
+                 10: rng.uniform(1.2, 2.2), 11: myo * rng.uniform(0.8, 1.1), 12: blood,
+                 13: rng.uniform(0.8, 1.3), 14: blood, 15: rng.uniform(0.18, 0.32), 16: rng.uniform(1.5, 2.5),
+                 17: 0.06}
         for k, v in table.items():
             amp[k] = v
         amp[SEGMENT_CODE_BASE + 1:SEGMENT_CODE_BASE + 7] = myo
         return cls(amplitude=amp, gain_db=rng.uniform(-3, 3), dynamic_range_db=rng.uniform(45, 60),
-                   attenuation_db_cm=rng.uniform(0.0, 0.35), noise=rng.uniform(0.004, 0.012),
-                   clutter=rng.uniform(0.05, 0.3), dropout=rng.uniform(0.4, 0.8), specular=rng.uniform(0.6, 1.4),
-                   psf_axial_px=rng.uniform(0.7, 1.1), psf_lateral_px=rng.uniform(0.9, 1.5),
-                   gamma=rng.uniform(0.85, 1.15))
+                   attenuation_db_cm=rng.uniform(0.0, 0.35), noise=rng.uniform(0.003, 0.01),
+                   clutter=rng.uniform(0.05, 0.22), dropout=rng.uniform(0.5, 0.85), specular=rng.uniform(0.8, 1.6),
+                   psf_axial_px=rng.uniform(0.8, 1.3), psf_lateral_px=rng.uniform(1.1, 1.8),
+                   gamma=rng.uniform(0.9, 1.2), level=rng.uniform(0.26, 0.36),
+                   reverb_period_cm=rng.uniform(0.7, 1.6))
 
 
 class Speckle:
-    """A complex Gaussian scatterer texture fixed in tissue coordinates (cm), sampled bilinearly."""
+    """A complex Gaussian scatterer texture fixed in tissue coordinates (cm), looked up at the nearest cell.
+
+    The cell (0.045 cm) is about the axial sample spacing of the polar grid, so nearest lookup keeps the
+    texture white at the grid's resolution; the point-spread function then makes the speckle.
+    """
 
     def __init__(self, rng: np.random.Generator, extent_cm: float = 44.0, cell_cm: float = 0.045,
                  z_offset_cm: float = 0.0):
@@ -194,16 +202,14 @@ class Speckle:
         self.x0 = -extent_cm / 2
         self.z0 = z_offset_cm - 1.0
         self.n = n
-        self.re = rng.standard_normal((n, n)).astype(np.float32)
-        self.im = rng.standard_normal((n, n)).astype(np.float32)
+        tex = rng.standard_normal((n, n, 2), dtype=np.float32)
+        self.tex = (tex[..., 0] + 1j * tex[..., 1]).astype(np.complex64)
 
     def sample(self, x: np.ndarray, z: np.ndarray) -> np.ndarray:
-        """Complex scatterer values at cm positions (any shape)."""
-        coords = np.stack([(z - self.z0) / self.cell, (x - self.x0) / self.cell]).reshape(2, -1)
-        re = ndimage.map_coordinates(self.re, coords, order=1, mode="wrap")
-        im = ndimage.map_coordinates(self.im, coords, order=1, mode="wrap")
-        # bilinear interpolation lowers the variance of white noise: renormalise to unit power
-        return ((re + 1j * im) * 1.5).reshape(x.shape)
+        """Complex scatterer values at cm positions (any shape), unit power; positions wrap around."""
+        i = np.rint((z - self.z0) / self.cell).astype(np.int64) % self.n
+        j = np.rint((x - self.x0) / self.cell).astype(np.int64) % self.n
+        return self.tex[i, j]
 
 
 def render_polar(codes: np.ndarray, geom: SectorGeometry, look: TissueLook, scatter: np.ndarray,
@@ -215,33 +221,48 @@ def render_polar(codes: np.ndarray, geom: SectorGeometry, look: TissueLook, scat
     """
     amp = look.amplitude[codes]
     amp = np.where(codes == 0, amp * background, amp).astype(np.float32)
+    # chest wall: layers of fat and muscle with bright fascial planes
+    r_cm0 = geom.r_cm[:, None]
+    fascia = 0.55 + 1.3 * np.exp(-0.5 * ((np.mod(r_cm0, look.reverb_period_cm * 0.8) - 0.3) / 0.06) ** 2)
+    amp = np.where(codes == 15, amp * fascia, amp).astype(np.float32)
     # walls facing the beam reflect specularly; walls along the beam drop out
     dr_cm = geom.depth_cm / (geom.n_r - 1)
     dth = 2 * geom.half_angle / (geom.n_theta - 1)
-    smooth = ndimage.gaussian_filter(amp, (1.2, 1.0))
-    g_r = np.abs(np.diff(smooth, axis=0, prepend=smooth[:1])) / dr_cm
     r_cm = geom.r_cm[:, None]
-    g_t = np.abs(np.diff(smooth, axis=1, prepend=smooth[:, :1])) / (np.maximum(r_cm, 0.5) * dth)
-    edge = np.sqrt(g_r ** 2 + g_t ** 2)
-    along = g_t ** 2 / (edge ** 2 + 1e-6)  # 1 where the boundary runs along the beam
-    e_norm = np.clip(edge / 2.0, 0, 1)
+    # Specular reflection: boundaries facing the beam (fine gradient along depth) light up.
+    smooth = ndimage.gaussian_filter(amp, (1.2, 1.0))
+    g_fine = np.abs(np.diff(smooth, axis=0, prepend=smooth[:1])) / dr_cm
+    # Dropout: a wall running along the beam returns little echo. Its orientation comes from a structure
+    # tensor at the scale of a wall (~0.4 cm), so that the whole wall thickness is affected, not just its edge.
+    s_r = 0.4 / dr_cm
+    s_t = 0.4 / (0.5 * geom.depth_cm * dth)
+    coarse = ndimage.gaussian_filter(amp, (s_r, s_t))
+    g_r = np.diff(coarse, axis=0, prepend=coarse[:1]) / dr_cm
+    g_t = np.diff(coarse, axis=1, prepend=coarse[:, :1]) / (np.maximum(r_cm, 0.5) * dth)
+    j_rr = ndimage.gaussian_filter(g_r * g_r, (s_r, s_t))
+    j_tt = ndimage.gaussian_filter(g_t * g_t, (s_r, s_t))
+    along = j_tt / (j_rr + j_tt + 1e-6)  # 1 where structures run along the beam
+    strength = np.clip(np.sqrt(j_rr + j_tt) / 0.2, 0.0, 1.0)
     tissue = amp > 0.2
-    amp = amp * (1.0 - look.dropout * along * e_norm * tissue) + look.specular * 0.15 * g_r * (1 - along)
+    drop = look.dropout * np.clip(1.4 * along - 0.4, 0.0, 1.0) * strength * tissue
+    along_fine = np.clip(1.4 * along - 0.4, 0.0, 1.0)
+    amp = amp * (1.0 - drop) + look.specular * 0.3 * g_fine * (1.0 - along_fine)
     field = scatter * amp
-    # near-field clutter and reverberation haze, strongest in the first centimetres
-    field = field + clutter_field * (look.clutter * np.exp(-r_cm / 2.5))
+    # near-field clutter and reverberation bands, strongest in the first centimetres
+    reverb = 1.0 + 0.6 * np.cos(2 * np.pi * r_cm / look.reverb_period_cm)
+    field = field + clutter_field * (look.clutter * reverb * np.exp(-r_cm / 2.2))
     field = field + (rng.standard_normal(codes.shape) + 1j * rng.standard_normal(codes.shape)).astype(
         np.complex64) * look.noise
     re = ndimage.gaussian_filter(field.real, (look.psf_axial_px, look.psf_lateral_px), mode="nearest")
     im = ndimage.gaussian_filter(field.imag, (look.psf_axial_px, look.psf_lateral_px), mode="nearest")
     env = np.hypot(re, im) / (0.9 * np.sqrt(1.0 / (4 * np.pi * look.psf_axial_px * look.psf_lateral_px)))
     env *= 10 ** ((look.gain_db - look.attenuation_db_cm * r_cm) / 20.0)
-    # edge taper of the outermost beams (apodisation)
+    # the outermost beams are weaker (element directivity): the sector edges fade out
     th = np.abs(geom.theta) / geom.half_angle
-    env *= np.clip((1.0 - th) / 0.04, 0.3, 1.0)[None, :]
+    env *= np.clip((1.0 - th) / 0.18, 0.12, 1.0)[None, :] ** 0.8
     db = 20.0 * np.log10(env + 1e-6)
-    ref = 20.0 * np.log10(0.6)
-    x = np.clip((db - ref) / look.dynamic_range_db + 0.58, 0.0, 1.0) ** look.gamma
+    ref = 20.0 * np.log10(float(look.amplitude[2]))
+    x = np.clip((db - ref) / look.dynamic_range_db + look.level, 0.0, 1.0) ** look.gamma
     return (x * 255.0 + 0.5).astype(np.uint8)
 
 
