@@ -42,7 +42,7 @@ def scan_sector_mask(
     frames: np.ndarray,
     *,
     scan_region: tuple[int, int, int, int] | UltrasoundRegion | None = None,
-    threshold: float = 12.0,
+    threshold: float = 2.0,
     colour_tolerance: int = 30,
     convex: bool = True,
 ) -> np.ndarray:
@@ -53,7 +53,11 @@ def scan_sector_mask(
             the changing one (less reliable: still annotations are kept if they touch it).
         scan_region: the tissue region's (x0, y0, x1, y1) inclusive bounds (or an ``UltrasoundRegion``)
             when the file gives one: nothing outside it can be sector.
-        threshold: grey levels of change (max - min over frames) that count as "moving".
+        threshold: grey levels of change (max - min over frames) that count as "moving". Raised to three
+            times the image's noise floor (the 30th percentile of the change, ~0 for a static black
+            background) so that a flickering, noisy background does not turn into "sector". Low by
+            default because the lateral edges of a real fan are dim and change by only a few levels;
+            the price is a band of a few (black) pixels of compression ringing outside the fan.
         colour_tolerance: a pixel whose channels differ by more than this in any frame is coloured
             (ECG trace, coloured text) and is not sector. Colour Doppler inside the fan is restored by the hull.
         convex: replace the cleaned component by its convex hull.
@@ -86,7 +90,14 @@ def scan_sector_mask(
     else:
         lo, hi = frames.min(axis=0), frames.max(axis=0)
         coloured = np.zeros((rows, cols), dtype=bool)
-    candidate = ((hi - lo) > threshold) if n_frames > 1 else (hi > threshold)
+    # Opening wider than an ECG trace, cursor or text stroke (about 1 % of the image, at least 1 pixel).
+    radius = max(1, round(min(rows, cols) / 100))
+    change = (hi - lo) if n_frames > 1 else hi
+    floor = 3.0 * float(np.percentile(change, 30))
+    candidate = change > max(threshold, floor)
+    if coloured.any():
+        # Chroma subsampling and compression leave a grey, flickering halo around coloured strokes.
+        coloured = ndimage.binary_dilation(coloured, structure=_disk(radius + 2))
     candidate &= ~coloured
 
     if scan_region is not None:
@@ -97,15 +108,15 @@ def scan_sector_mask(
         inside[max(y0, 0):y1 + 1, max(x0, 0):x1 + 1] = True
         candidate &= inside
 
-    # Opening wider than an ECG trace, cursor or text stroke (about 1 % of the image, at least 1 pixel).
-    radius = max(1, round(min(rows, cols) / 100))
     cleaned = ndimage.binary_opening(candidate, structure=_disk(radius))
-    cleaned = ndimage.binary_closing(cleaned, structure=_disk(2 * radius), border_value=0)
     labels, n = ndimage.label(cleaned)
     if n == 0:
         raise EchoDataError(None, "no changing region found: frames are static or the threshold is too high")
     sizes = ndimage.sum_labels(cleaned, labels, index=np.arange(1, n + 1))
-    sector = ndimage.binary_fill_holes(labels == (1 + int(np.argmax(sizes))))
+    # Largest component first, closing after: closing first could bridge the fan to a nearby trace strip.
+    sector = labels == (1 + int(np.argmax(sizes)))
+    sector = ndimage.binary_closing(sector, structure=_disk(2 * radius), border_value=0)
+    sector = ndimage.binary_fill_holes(sector)
     if convex:
         sector = _hull_mask(sector)
     return sector

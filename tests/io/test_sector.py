@@ -74,3 +74,26 @@ def test_apply_and_errors(echo_frames):
         scan_sector_mask(np.full((4, 30, 30), 90, dtype=np.uint8))
     with pytest.raises(EchoDataError, match="uint8"):
         scan_sector_mask(np.zeros((4, 30, 30), dtype=np.float32))
+
+
+def test_real_sonosite_cine():
+    """pydicom's real cardiac cine: the whole fan (dim edges included), none of the screen furniture."""
+    from pydicom.data import get_testdata_file
+
+    from echo_monai.io.dicom_read import read_echo_cine
+
+    frames = read_echo_cine(get_testdata_file("examples_ybr_color.dcm"), with_ecg=False).frames  # 240x320 RGB
+    mask = scan_sector_mask(frames)
+    brightest = frames.max(axis=-1)
+    change = brightest.max(axis=0).astype(np.int16) - brightest.min(axis=0)
+    assert mask[change > 20].all()  # every strongly moving pixel is sector
+    # The dim lateral edges (change of a few levels) are kept too: the fan is wider than its bright core.
+    core_cols = np.nonzero((change > 20).any(axis=0))[0]
+    mask_cols = np.nonzero(mask.any(axis=0))[0]
+    assert mask_cols.min() < core_cols.min() - 10 and mask_cols.max() > core_cols.max() + 10
+    coloured = ((frames.max(axis=-1).astype(np.int16) - frames.min(axis=-1)) > 30).any(axis=0)
+    assert coloured.any() and not (mask & coloured).any()  # the green focus marker
+    assert not mask[:30, :45].any()  # "PLA / Gen THI" text
+    assert not mask[:, 300:].any()  # "Crd P21 MI TIS" column and depth dots' labels
+    assert not mask[225:].any()  # toolbar
+    assert not mask[195:212, 280:300].any()  # depth reading "19"
