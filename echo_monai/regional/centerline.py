@@ -8,7 +8,8 @@ Method (no skeleton, so no spurs to prune): the two basal ends are the two ends 
 diameter (the pair of wall pixels farthest apart along paths inside the wall); the centre line is the
 minimal path between them on the pixel graph where stepping onto a pixel costs more the closer it lies
 to the wall's border (cost ~ 1 / distance**2), so the path follows the medial ridge. Small holes are
-filled and only the largest connected piece is kept first. The path is smoothed, moved to sub-pixel
+filled and specks dropped first; a wall in several large pieces (drop-out, cut by the sector edge) is
+joined across each gap by a straight bridge, and the line's points there are marked as outside the wall. The path is smoothed, moved to sub-pixel
 half-way between the two borders along its normals, continued straight to the ends of the wall, and
 resampled at equal arc length. All geometry is in mm, using the (row, column) pixel spacing.
 """
@@ -40,6 +41,7 @@ class WallCenterline:
         arc_mm: (N,) arc length from the septal end, mm.
         apex_index: index of the apex: the point farthest from the midpoint of the two basal ends.
         spacing_mm: (row, column) pixel size in mm.
+        in_wall: (N,) bool, False where the line bridges a gap in a broken wall.
     """
 
     points_mm: np.ndarray
@@ -47,6 +49,7 @@ class WallCenterline:
     arc_mm: np.ndarray
     apex_index: int
     spacing_mm: tuple[float, float]
+    in_wall: np.ndarray
 
     @property
     def points_px(self) -> np.ndarray:
@@ -66,24 +69,23 @@ def _check_spacing(spacing_mm: tuple[float, float] | float) -> tuple[float, floa
 
 
 def clean_wall_mask(
-    mask: np.ndarray, max_hole_fraction: float = 0.1, max_fragment_fraction: float = 0.1
+    mask: np.ndarray, max_hole_fraction: float = 0.1, min_piece_fraction: float = 0.1
 ) -> np.ndarray:
-    """Largest 8-connected piece of the wall with its small holes filled.
+    """The wall's substantial 8-connected pieces with their small holes filled.
 
     Args:
         mask: (H, W) wall mask, non-zero = wall.
         max_hole_fraction: holes (background pieces not touching the image border) smaller than this
             fraction of the wall area are filled; the LV cavity, even when the basal ends touch, is far
             larger than that and stays open.
-        max_fragment_fraction: other pieces up to this fraction of the largest are specks and dropped;
-            a larger one means the wall is broken (e.g. cut by the sector edge) and is an error, since
-            half a wall cannot be split into the six segments.
+        min_piece_fraction: pieces smaller than this fraction of the largest are specks and dropped;
+            larger ones are parts of a broken wall (a gap, drop-out, the sector edge) and kept.
 
     Returns:
         (H, W) bool.
 
     Raises:
-        EchoDataError: empty mask, or a wall in several large pieces.
+        EchoDataError: empty mask.
     """
     m = np.asarray(mask)
     if m.ndim != 2:
@@ -92,16 +94,9 @@ def clean_wall_mask(
     lab, n = ndimage.label(m, structure=np.ones((3, 3)))
     if n == 0:
         raise EchoDataError(None, "wall mask is empty")
-    sizes = np.bincount(lab.ravel())[1:]
-    order = np.argsort(sizes)[::-1]
-    if n > 1 and sizes[order[1]] > max_fragment_fraction * sizes[order[0]]:
-        raise EchoDataError(
-            None,
-            f"wall mask is in {int((sizes > max_fragment_fraction * sizes[order[0]]).sum())} large pieces "
-            f"({', '.join(str(int(v)) for v in sizes[order[:3]])} pixels): a broken wall (cut by the sector "
-            "edge?) cannot be split into segments",
-        )
-    m = lab == (1 + int(order[0]))
+    sizes = np.bincount(lab.ravel())
+    sizes[0] = 0
+    m = (sizes >= min_piece_fraction * sizes.max())[lab] & m
     holes, n_holes = ndimage.label(~m)  # 4-connected background
     if n_holes:
         border = np.unique(np.concatenate([holes[0], holes[-1], holes[:, 0], holes[:, -1]]))
@@ -112,8 +107,89 @@ def clean_wall_mask(
     return m
 
 
-def _pixel_graph(m: np.ndarray, node_cost: np.ndarray, spacing: tuple[float, float]) -> sparse.csr_matrix:
-    """Sparse 8-connected graph of the mask pixels; edge weight = step length (mm) x mean node cost."""
+def _bridge_options(rows: np.ndarray, cols: np.ndarray, m: np.ndarray, spacing: tuple[float, float]) -> list:
+    """Ways to join the pieces of a broken wall, most plausible first; each an array of edges (i, j, length
+    mm) between pixel indices. A gap lies between the ends of two pieces, so bridges join piece ends (the
+    ends of each piece's geodesic diameter). One piece: a single empty option."""
+    piece = ndimage.label(m, structure=np.ones((3, 3)))[0][rows, cols] - 1
+    n = int(piece.max()) + 1
+    if n == 1:
+        return [np.zeros((0, 3))]
+    xy = np.stack([rows, cols], axis=1) * np.asarray(spacing)
+    graph = _pixel_graph(m, np.ones(rows.size), spacing, np.zeros((0, 3)), 1.0)
+    ends = []
+    for k in range(n):
+        far = dijkstra(graph, indices=int(np.nonzero(piece == k)[0][0]))
+        e1 = int(np.argmax(np.where(np.isfinite(far), far, -1)))
+        far = dijkstra(graph, indices=e1)
+        ends.append((e1, int(np.argmax(np.where(np.isfinite(far), far, -1)))))
+
+    def edge(i: int, j: int) -> tuple[int, int, float]:
+        return i, j, float(np.linalg.norm(xy[i] - xy[j]))
+
+    if n == 2:  # the four end-to-end joins, shortest first
+        joins = sorted((edge(i, j) for i in ends[0] for j in ends[1]), key=lambda e: e[2])
+        return [np.asarray([e]) for e in joins]
+    # More pieces: chain them greedily by their nearest ends (Prim's algorithm over the pieces).
+    joined, edges = {0}, []
+    while len(joined) < n:
+        k_new, e = min(
+            (
+                (b, edge(i, j))
+                for a in joined
+                for b in range(n)
+                if b not in joined
+                for i in ends[a]
+                for j in ends[b]
+            ),
+            key=lambda kv: kv[1][2],
+        )
+        joined.add(k_new)
+        edges.append(e)
+    return [np.asarray(edges)]
+
+
+def _medial_path(
+    m: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    d: np.ndarray,
+    spacing: tuple[float, float],
+    bridges: np.ndarray,
+) -> np.ndarray:
+    """Pixel indices (into rows/cols) of the medial minimal path between the ends of the geodesic diameter."""
+    geodesic = _pixel_graph(m, np.ones(rows.size), spacing, bridges, 1.0)
+    far = dijkstra(geodesic, indices=0)
+    a = int(np.argmax(np.where(np.isfinite(far), far, -1)))
+    far = dijkstra(geodesic, indices=a)
+    b = int(np.argmax(np.where(np.isfinite(far), far, -1)))
+    if a == b:
+        raise EchoDataError(None, "wall mask has no two distinct ends")
+    cost = (d.max() / d) ** 2
+    medial = _pixel_graph(m, cost, spacing, bridges, float(cost.max()))
+    _, pred = dijkstra(medial, indices=a, return_predecessors=True)
+    path = [b]
+    while path[-1] != a:
+        path.append(int(pred[path[-1]]))
+    return np.asarray(path)
+
+
+def _apex_above_base(pts: np.ndarray) -> bool:
+    """Whether the point farthest from the midpoint of the two ends lies above that midpoint."""
+    base_mid = 0.5 * (pts[0] + pts[-1])
+    apex = pts[np.argmax(np.linalg.norm(pts - base_mid, axis=1))]
+    return bool(apex[0] < base_mid[0])
+
+
+def _pixel_graph(
+    m: np.ndarray,
+    node_cost: np.ndarray,
+    spacing: tuple[float, float],
+    bridges: np.ndarray,
+    bridge_cost: float,
+) -> sparse.csr_matrix:
+    """Sparse 8-connected graph of the mask pixels; edge weight = step length (mm) x mean node cost.
+    ``bridges`` (i, j, length) add edges across gaps, weighted length x ``bridge_cost``."""
     rows, cols = np.nonzero(m)
     index = -np.ones(m.shape, dtype=np.int64)
     index[rows, cols] = np.arange(rows.size)
@@ -127,6 +203,10 @@ def _pixel_graph(m: np.ndarray, node_cost: np.ndarray, spacing: tuple[float, flo
         src.append(a)
         dst.append(b)
         w.append(step * 0.5 * (node_cost[a] + node_cost[b]))
+    i, j = bridges[:, 0].astype(np.int64), bridges[:, 1].astype(np.int64)
+    src += [i, j]
+    dst += [j, i]
+    w += [bridges[:, 2] * bridge_cost] * 2
     n = rows.size
     return sparse.csr_matrix((np.concatenate(w), (np.concatenate(src), np.concatenate(dst))), shape=(n, n))
 
@@ -175,19 +255,18 @@ def wall_centerline(
     rows, cols = np.nonzero(m)
     d = dt[rows, cols]
 
-    geodesic = _pixel_graph(m, np.ones(rows.size), spacing)
-    far = dijkstra(geodesic, indices=0)
-    a = int(np.argmax(np.where(np.isfinite(far), far, -1)))
-    far = dijkstra(geodesic, indices=a)
-    b = int(np.argmax(np.where(np.isfinite(far), far, -1)))
-    if a == b:
-        raise EchoDataError(None, "wall mask has no two distinct ends")
-
-    medial = _pixel_graph(m, (d.max() / d) ** 2, spacing)
-    _, pred = dijkstra(medial, indices=a, return_predecessors=True)
-    path = [b]
-    while path[-1] != a:
-        path.append(int(pred[path[-1]]))
+    # A broken wall (drop-out, the sector edge) is joined across its gaps by straight bridges; points
+    # of the centre line there lie outside the wall and measure nothing (see ``in_wall``).
+    for bridges in _bridge_options(rows, cols, m, spacing):
+        path = _medial_path(m, rows, cols, d, spacing, bridges)
+        # A join that puts the apex below the base (e.g. across the two basal ends when the apex itself
+        # is missing) is the wrong one: try the next.
+        if _apex_above_base(np.stack([rows[path], cols[path]], axis=1) * np.asarray(spacing)):
+            break
+    else:
+        raise EchoDataError(
+            None, "the pieces of this broken wall cannot be joined into an apex-up inverted U"
+        )
     # The diameter's ends are corners of the basal caps; the path runs from there diagonally onto the
     # medial ridge. Drop that run: keep the path from where it is at least half a wall away from the
     # border.
@@ -234,7 +313,12 @@ def wall_centerline(
     # One rotation direction for the whole curve; pick the one pointing from the apex into the LV.
     if normals[apex] @ (base_mid - pts[apex]) < 0:
         normals = -normals
-    return WallCenterline(points_mm=pts, normals=normals, arc_mm=arc, apex_index=apex, spacing_mm=spacing)
+    px = (pts / np.asarray(spacing)).T
+    # 0.25, not 0.5: the two end points lie on the border itself (value 0.5) and belong to the wall.
+    in_wall = ndimage.map_coordinates(soft, px, order=1, mode="constant") >= 0.25
+    return WallCenterline(
+        points_mm=pts, normals=normals, arc_mm=arc, apex_index=apex, spacing_mm=spacing, in_wall=in_wall
+    )
 
 
 def _unit_normals(pts: np.ndarray) -> np.ndarray:
@@ -267,7 +351,7 @@ def ray_exit_mm(
 
     Returns:
         (N,) distances to the 0.5 crossing (linear between samples); NaN where the ray does not leave
-        the wall within ``max_mm``.
+        the wall within ``max_mm`` or starts outside it.
     """
     spacing = np.asarray(spacing_mm, dtype=np.float64)
     step = 0.25 * float(spacing.min())
@@ -281,4 +365,4 @@ def ray_exit_mm(
     rows = np.arange(k.size)
     v0, v1 = value[rows, k - 1], value[rows, k]
     frac = np.clip((v0 - 0.5) / np.maximum(v0 - v1, 1e-12), 0.0, 1.0)
-    return np.where(outside.any(axis=1), (k - 1 + frac) * step, np.nan)
+    return np.where(outside.any(axis=1) & (value[:, 0] >= 0.5), (k - 1 + frac) * step, np.nan)

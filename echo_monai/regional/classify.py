@@ -38,14 +38,16 @@ class SegmentAssessment:
     """Per-segment verdicts, in the order of :data:`~echo_monai.regional.segments.SEGMENT_NAMES`.
 
     Attributes:
-        abnormal: (6,) bool.
-        score: (6,) relative score (1 = as good as the best segments).
+        abnormal: (6,) bool (False where not assessed).
+        assessed: (6,) bool, False for a segment that could not be measured (NaN).
+        score: (6,) relative score (1 = as good as the best segments); NaN where not assessed.
         mi: any segment abnormal.
         reference_shortening_pct: the shortening the scores are relative to.
         reference_thickening_pct: the thickening the scores are relative to.
     """
 
     abnormal: np.ndarray
+    assessed: np.ndarray
     score: np.ndarray
     mi: bool
     reference_shortening_pct: float
@@ -70,7 +72,8 @@ def classify_segments(
         min_shortening_pct, min_thickening_pct: absolute norms (both must fail).
 
     Returns:
-        :class:`SegmentAssessment`. A segment that could not be measured (NaN) counts as abnormal.
+        :class:`SegmentAssessment`. A segment that could not be measured (NaN) is not assessed: neither
+        normal nor abnormal, and ``mi`` only reflects the assessed segments.
     """
     if isinstance(motion, SegmentMotion):
         short, thick = motion.shortening_pct, motion.thickening_pct
@@ -92,10 +95,12 @@ def classify_segments(
         rel_s = short / ref_s if ref_s > 0 else np.zeros(6)
         rel_t = thick / ref_t if ref_t > 0 else np.zeros(6)
     score = shortening_weight * rel_s + (1.0 - shortening_weight) * rel_t
+    assessed = np.isfinite(score)
     absolute = (short < min_shortening_pct) & (thick < min_thickening_pct)
-    abnormal = ~(score >= relative_threshold) | absolute  # NaN score -> abnormal
+    abnormal = assessed & ((score < relative_threshold) | absolute)
     return SegmentAssessment(
         abnormal=abnormal,
+        assessed=assessed,
         score=score,
         mi=bool(abnormal.any()),
         reference_shortening_pct=ref_s,

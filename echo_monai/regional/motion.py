@@ -15,7 +15,8 @@ distance along its normal to where frame t's endocardial border crosses it, aver
 translation is not removed. ED points whose normal does not cross frame t's border (e.g. past a basal
 end that has moved toward the apex) are left out.
 
-Peak values over ED..ES are used rather than the ES frame alone, so an ES index one or two frames off
+A broken wall (drop-out, cut by the sector edge) is measured where it exists; a segment less than half
+present is NaN (not assessable). Peak values over ED..ES are used rather than the ES frame alone, so an ES index one or two frames off
 changes little.
 """
 
@@ -48,7 +49,9 @@ class SegmentMotion:
         frames: (F,) frame indices, ED first, then toward ES.
         displacement_mm: (F, 6) inward endocardial displacement from ED, mm (row 0 is 0).
         thickness_mm: (F, 6) mean wall thickness per segment, mm.
-        peak_displacement_mm: (6,) largest displacement over the frames, mm.
+        peak_displacement_mm: (6,) largest displacement over the frames, mm. NaN here and in the other
+            per-segment values marks a segment that could not be measured (less than half of it in
+            the wall, e.g. a gap in a broken mask).
         thickening_pct: (6,) 100 * (largest thickness - ED thickness) / ED thickness.
         radius_mm: (6,) mean distance of the segment's ED endocardium from the LV long axis, mm.
         shortening_pct: (6,) regional shortening, 100 * peak displacement / radius: comparable between
@@ -104,13 +107,21 @@ def endocardial_border(mask: np.ndarray, centerline: WallCenterline) -> tuple[np
     return centerline.points_mm + np.nan_to_num(inward)[:, None] * centerline.normals, valid
 
 
-def _segment_means(values: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """(6,) mean of the finite ``values`` per segment label 1..6; NaN for a segment without any."""
+def _segment_means(values: np.ndarray, labels: np.ndarray, min_coverage: float = 0.5) -> np.ndarray:
+    """(6,) mean of the finite ``values`` per segment label 1..6; NaN for a segment where fewer than
+    ``min_coverage`` of its points have a value (a gap in a broken wall, the image edge)."""
     ok = np.isfinite(values)
     sums = np.bincount(labels[ok], weights=values[ok], minlength=7)[1:7]
     counts = np.bincount(labels[ok], minlength=7)[1:7]
+    totals = np.bincount(labels, minlength=7)[1:7]
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(counts > 0, sums / counts, np.nan)
+        return np.where((counts > 0) & (counts >= min_coverage * totals), sums / counts, np.nan)
+
+
+def _nanmax0(values: np.ndarray) -> np.ndarray:
+    """Column maxima ignoring NaN; NaN for an all-NaN column (without numpy's warning)."""
+    finite = np.isfinite(values)
+    return np.where(finite.any(axis=0), np.where(finite, values, -np.inf).max(axis=0), np.nan)
 
 
 def _ray_hits(points: np.ndarray, normals: np.ndarray, polyline: np.ndarray, max_mm: float) -> np.ndarray:
@@ -123,7 +134,8 @@ def _ray_hits(points: np.ndarray, normals: np.ndarray, polyline: np.ndarray, max
     with np.errstate(invalid="ignore", divide="ignore"):
         s = (w[..., 0] * e[None, :, 1] - w[..., 1] * e[None, :, 0]) / den
         u = (w[..., 0] * n[..., 1] - w[..., 1] * n[..., 0]) / den
-    hit = (np.abs(den) > 1e-12) & (u >= 0) & (u <= 1) & (np.abs(s) <= max_mm)
+    with np.errstate(invalid="ignore"):
+        hit = (np.abs(den) > 1e-12) & (u >= 0) & (u <= 1) & (np.abs(s) <= max_mm)
     s = np.where(hit, s, np.inf)
     best = np.argmin(np.abs(s), axis=1)
     out = s[np.arange(len(points)), best]
@@ -178,27 +190,27 @@ def segment_motion(
         labels = centerline_segments(cl, method)
         borders = _border_distances(masks[t], cl)
         thick[i] = _segment_means(borders.sum(axis=1), labels)
-        ok = np.isfinite(borders[:, 0])
-        if ok.sum() < 2:
+        if np.isfinite(borders[:, 0]).sum() < 2:
             raise EchoDataError(None, f"frame {t}: no endocardial border found")
-        endo = cl.points_mm + np.nan_to_num(borders[:, :1]) * cl.normals
+        endo = cl.points_mm + borders[:, :1] * cl.normals  # NaN rows where the border was not found
         if i == 0:
-            ed_seg, ed_cl, ed_endo, ed_labels = seg, cl, endo[ok], labels[ok]
-            ed_normals = cl.normals[ok]
+            ed_seg, ed_cl, ed_endo, ed_labels, ed_normals = seg, cl, endo, labels, cl.normals
             # Distance of each ED endocardial point from the LV long axis (base midpoint -> apex).
             base_mid = 0.5 * (cl.points_mm[0] + cl.points_mm[-1])
             axis = cl.points_mm[cl.apex_index] - base_mid
             axis /= max(float(np.linalg.norm(axis)), 1e-9)
             rel = ed_endo - base_mid
             radius = _segment_means(np.abs(rel[:, 0] * axis[1] - rel[:, 1] * axis[0]), ed_labels)
+            disp[0] = np.where(np.isfinite(radius), 0.0, np.nan)
             # Farther than half the basal width is the opposite wall, not this one.
             max_mm = 0.5 * float(np.linalg.norm(cl.points_mm[-1] - cl.points_mm[0]))
             continue
-        inward = _ray_hits(ed_endo, ed_normals, endo[ok], max_mm)
+        # NaN points of either border drop out: their rays and polyline pieces never hit.
+        inward = _ray_hits(ed_endo, ed_normals, endo, max_mm)
         disp[i] = _segment_means(inward, ed_labels)
-    peak = np.nanmax(disp, axis=0)
+    peak = _nanmax0(disp)
     with np.errstate(invalid="ignore", divide="ignore"):
-        thickening = 100.0 * (np.nanmax(thick, axis=0) - thick[0]) / thick[0]
+        thickening = 100.0 * (_nanmax0(thick) - thick[0]) / thick[0]
         shortening = 100.0 * peak / radius
     return SegmentMotion(
         frames=frames,

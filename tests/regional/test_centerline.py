@@ -76,3 +76,24 @@ def test_bad_masks() -> None:
         wall_centerline(np.ones((32, 32), np.uint8), spacing_mm=(0.0, 1.0))
     with pytest.raises(EchoDataError, match="too small"):
         wall_centerline(np.pad(np.ones((2, 2)), 5))
+
+
+def test_broken_wall_joined_apex_up(phantom) -> None:
+    mask, _ = phantom(spacing_mm=SPACING)
+    rows = np.nonzero(mask)[0]
+    # Remove the apical cap (as when the apex leaves the sector): two parallel arms, whose basal ends
+    # are as close to each other as their apical ends.
+    cut = mask.copy()
+    cut[: rows.min() + 25] = 0
+    cl = wall_centerline(cut, SPACING)
+    px = cl.points_px
+    assert px[0, 0] > rows.max() - 10 and px[-1, 0] > rows.max() - 10  # both ends at the base
+    assert px[cl.apex_index, 0] < rows.min() + 30  # the apex at the top, by the gap
+    bridged = px[~cl.in_wall]
+    assert bridged.size and bridged[:, 0].max() < rows.min() + 30  # only the missing cap is bridged
+    # A drop-out in one wall: the piece below the gap still belongs to the same wall.
+    gap = mask.copy()
+    gap[60:75, mask.shape[1] // 2 :] = 0
+    assert wall_centerline(gap, SPACING).length_mm == pytest.approx(
+        wall_centerline(mask, SPACING).length_mm, rel=0.03
+    )

@@ -53,7 +53,8 @@ def test_thresholds_and_nan() -> None:
     result = classify_segments((short, thick))
     assert result.reference_shortening_pct == pytest.approx(30.0)
     assert result.score[2] == pytest.approx(0.5 * 17.5 / 30 + 0.5)
-    assert result.abnormal.tolist() == [False, False, False, False, False, True]  # NaN: cannot vouch
+    assert result.abnormal.tolist() == [False] * 6
+    assert result.assessed.tolist() == [True] * 5 + [False]  # NaN: not measured, no verdict
     strict = classify_segments((short, thick), relative_threshold=0.8)
     assert strict.abnormal[2]
     shortening_only = classify_segments((short, thick), shortening_weight=1.0)
