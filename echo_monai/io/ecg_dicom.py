@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import struct
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -126,39 +127,75 @@ def _frame_delay_ms(ds: Dataset) -> float:
     return float(ds.get("FrameDelay", 0.0) or 0.0)
 
 
+@dataclass(frozen=True)
+class _EcgHeader:
+    path: Path
+    sop_uid: str | None
+    study_uid: str | None
+    sync_uid: str | None
+    when: dt.datetime | None
+
+
+# Header cache per file version (path, inode, size, mtime): reading a study's thousands of cines must not
+# re-read every file in the folder for each cine, and a file written or replaced since is read again.
+_HEADERS: dict[tuple[str, int, int, int], _EcgHeader | None] = {}
+_INDEX_TAGS = ["SOPClassUID", "Modality", "StudyInstanceUID", "SynchronizationFrameOfReferenceUID",
+               "AcquisitionDateTime", "AcquisitionDate", "AcquisitionTime", "ContentDate", "ContentTime",
+               "SOPInstanceUID"]
+
+
+def _read_ecg_header(path: Path) -> _EcgHeader | None:
+    try:
+        hdr = dcmread(path, specific_tags=_INDEX_TAGS, stop_before_pixels=True)
+    except (InvalidDicomError, OSError, EOFError, ValueError, struct.error) as exc:
+        logger.debug("skipping %s while looking for ECG objects: %s", path, exc)
+        return None
+    if not (str(hdr.get("SOPClassUID", "")).startswith(_ECG_SOP_PREFIX) or hdr.get("Modality") == "ECG"):
+        return None
+    return _EcgHeader(path, hdr.get("SOPInstanceUID"), hdr.get("StudyInstanceUID"),
+                      hdr.get("SynchronizationFrameOfReferenceUID"), acquisition_datetime(hdr))
+
+
+def _ecg_headers(search_dir: Path) -> list[_EcgHeader]:
+    """The ECG waveform objects directly inside ``search_dir`` (a few header tags each, cached)."""
+    found = []
+    with os.scandir(search_dir) as entries:
+        for entry in sorted(entries, key=lambda e: e.name):
+            if not entry.is_file():
+                continue
+            st = entry.stat()
+            key = (entry.path, st.st_ino, st.st_size, st.st_mtime_ns)
+            if key not in _HEADERS:
+                if len(_HEADERS) > 100_000:
+                    _HEADERS.clear()
+                _HEADERS[key] = _read_ecg_header(Path(entry.path))
+            if _HEADERS[key] is not None:
+                found.append(_HEADERS[key])
+    return found
+
+
 def find_ecg_file(cine: Dataset, search_dir: str | os.PathLike) -> Path | None:
     """A separate ECG waveform object in ``search_dir`` belonging to ``cine``.
 
     Matched on ``StudyInstanceUID`` and, when both carry one, ``SynchronizationFrameOfReferenceUID``;
-    among several, the one acquired closest in time to the cine. Only a few header tags of each file
-    are read.
+    among several, the one acquired closest in time to the cine. Each file's header is read once and
+    reused for the next cine while the file is unchanged.
     """
+    search_dir = Path(search_dir)
+    if not search_dir.is_dir():
+        raise EchoDataError(search_dir, "ECG search folder not found")
     study = cine.get("StudyInstanceUID")
     sync = cine.get("SynchronizationFrameOfReferenceUID")
     cine_time = acquisition_datetime(cine)
     best: tuple[float, Path] | None = None
-    tags = ["SOPClassUID", "Modality", "StudyInstanceUID", "SynchronizationFrameOfReferenceUID",
-            "AcquisitionDateTime", "ContentDate", "ContentTime", "SOPInstanceUID"]
-    for candidate in sorted(Path(search_dir).iterdir()):
-        if not candidate.is_file():
+    for hdr in _ecg_headers(search_dir):
+        if study is None or hdr.study_uid != study or hdr.sop_uid == cine.get("SOPInstanceUID"):
             continue
-        try:
-            hdr = dcmread(candidate, specific_tags=tags, stop_before_pixels=True)
-        except (InvalidDicomError, OSError, EOFError, ValueError, struct.error) as exc:
-            logger.debug("skipping %s while looking for an ECG object: %s", candidate, exc)
+        if sync and hdr.sync_uid and hdr.sync_uid != sync:
             continue
-        is_ecg = str(hdr.get("SOPClassUID", "")).startswith(_ECG_SOP_PREFIX) or hdr.get("Modality") == "ECG"
-        if not is_ecg or hdr.get("SOPInstanceUID") == cine.get("SOPInstanceUID"):
-            continue
-        if study is None or hdr.get("StudyInstanceUID") != study:
-            continue
-        other_sync = hdr.get("SynchronizationFrameOfReferenceUID")
-        if sync and other_sync and other_sync != sync:
-            continue
-        when = acquisition_datetime(hdr)
-        distance = abs((when - cine_time).total_seconds()) if when and cine_time else float("inf")
+        distance = abs((hdr.when - cine_time).total_seconds()) if hdr.when and cine_time else float("inf")
         if best is None or distance < best[0]:
-            best = (distance, candidate)
+            best = (distance, hdr.path)
     return None if best is None else best[1]
 
 

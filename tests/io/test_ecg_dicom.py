@@ -85,6 +85,19 @@ def test_separate_ecg_object_matched_by_study_and_sync(tmp_path):
     assert read_dicom_ecg(ds, cine) is None  # nothing in the cine itself, no folder to search
 
 
+def test_ecg_search_sees_files_added_later(tmp_path):
+    folder = tmp_path / "study"
+    first = write_echo_dicom(folder / "a.dcm", FRAMES, TIMES, study_uid="1.2.826.0.1.3680043.9.21")
+    write_ecg_waveform_dicom(folder / "a_ecg.dcm", _ecg(-10.0), first)
+    assert find_ecg_file(pydicom.dcmread(first), folder).name == "a_ecg.dcm"
+    second = write_echo_dicom(folder / "b.dcm", FRAMES, TIMES, study_uid="1.2.826.0.1.3680043.9.22")
+    assert find_ecg_file(pydicom.dcmread(second), folder) is None
+    write_ecg_waveform_dicom(folder / "b_ecg.dcm", _ecg(-20.0), second)  # immediately after the scan
+    assert find_ecg_file(pydicom.dcmread(second), folder).name == "b_ecg.dcm"
+    with pytest.raises(EchoDataError, match="missing: ECG search folder not found"):
+        find_ecg_file(pydicom.dcmread(second), tmp_path / "missing")
+
+
 def test_r_wave_time_vector_only(tmp_path):
     ds = pydicom.dcmread(write_echo_dicom(tmp_path / "c.dcm", FRAMES, TIMES, r_wave_times_ms=[40.0, 870.5]))
     got = read_dicom_ecg(ds)
