@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import signal as sps
-from scipy.ndimage import maximum_filter1d, uniform_filter1d
+from scipy.ndimage import uniform_filter1d
 
 from echo_monai.errors import ECGError
 
@@ -127,14 +127,23 @@ def _window_median(x: np.ndarray, centres: np.ndarray, half: int) -> np.ndarray:
     return np.median(x[idx], axis=1)
 
 
-def _classify(env: np.ndarray, slope: np.ndarray, fs: float, refractory_s: float) -> np.ndarray:
-    """Pan-Tompkins-style adaptive classification of envelope peaks into beats; returns sample indices."""
+def _classify(env: np.ndarray, abs_slope: np.ndarray, fs: float, refractory_s: float) -> np.ndarray:
+    """Pan-Tompkins-style adaptive classification of envelope peaks into beats; returns sample indices.
+
+    ``env``: QRS-band RMS envelope; ``abs_slope``: absolute derivative of the QRS-band signal.
+    """
     # Zero padding lets a QRS cut by the first or last sample still be a candidate.
-    cand, _ = sps.find_peaks(np.r_[0.0, env, 0.0], distance=max(1, round(refractory_s * fs)))
-    cand = cand - 1
-    if len(cand) == 0:
-        return cand.astype(np.int64)
-    h = env[cand]
+    cand_arr, _ = sps.find_peaks(np.r_[0.0, env, 0.0], distance=max(1, round(refractory_s * fs)))
+    cand_arr = cand_arr - 1
+    if len(cand_arr) == 0:
+        return cand_arr.astype(np.int64)
+    # Steepest slope within +-40 ms of each candidate, for T-wave discrimination. Python lists: the loop
+    # below reads single elements, several times faster from lists than from arrays.
+    half = round(0.04 * fs)
+    win = np.clip(cand_arr[:, None] + np.arange(-half, half + 1)[None, :], 0, len(env) - 1)
+    slope = abs_slope[win].max(axis=1).tolist()
+    h = env[cand_arr].tolist()
+    cand = cand_arr.tolist()
     # Initial levels: the typical largest envelope value per 2-s block (every block holds a beat above
     # 30 bpm) over the first 16 s, robust to a single artefact.
     block = int(2 * fs)
@@ -155,7 +164,7 @@ def _classify(env: np.ndarray, slope: np.ndarray, fs: float, refractory_s: float
             rr = cand[j] - beats[-1]
             rr_avg = rr if rr_avg == 0 else 0.125 * rr + 0.875 * rr_avg
         beats.append(int(cand[j]))
-        beat_slopes.append(float(slope[cand[j]]))
+        beat_slopes.append(slope[j])
         spk = weight * h[j] + (1 - weight) * spk
 
     for j in range(len(cand)):
@@ -169,7 +178,7 @@ def _classify(env: np.ndarray, slope: np.ndarray, fs: float, refractory_s: float
                 k
                 for k in pending
                 if h[k] > 0.5 * th1
-                and not (cand[k] - beats[-1] < tw and slope[cand[k]] < 0.5 * beat_slopes[-1] and h[k] < spk)
+                and not (cand[k] - beats[-1] < tw and slope[k] < 0.5 * beat_slopes[-1] and h[k] < spk)
             ]
             if ok:
                 best = max(ok, key=lambda k: h[k])
@@ -177,7 +186,7 @@ def _classify(env: np.ndarray, slope: np.ndarray, fs: float, refractory_s: float
                 pending = [k for k in pending if cand[k] > cand[best]]
                 th1 = npk + _TH * (spk - npk)
         if h[j] > th1:
-            if beats and c - beats[-1] < tw and slope[c] < 0.5 * beat_slopes[-1] and h[j] < spk:
+            if beats and c - beats[-1] < tw and slope[j] < 0.5 * beat_slopes[-1] and h[j] < spk:
                 npk = 0.125 * h[j] + 0.875 * npk  # T wave
                 continue
             accept(j, 0.125)
@@ -213,10 +222,7 @@ def _detect_one(
     y = _bandpass(x, fs, 5.0, 20.0)
     # Running sums can dip a hair below zero in floating point: clamp before the square root.
     env = np.sqrt(np.maximum(uniform_filter1d(y * y, size=max(1, round(0.1 * fs)), mode="nearest"), 0.0))
-    # Steepest slope within +-40 ms of every sample, for T-wave discrimination.
-    half_slope = round(0.04 * fs)
-    slope = maximum_filter1d(np.abs(np.gradient(y)) * fs, size=2 * half_slope + 1, mode="nearest")
-    coarse = _classify(env, slope, fs, refractory_s)
+    coarse = _classify(env, np.abs(np.gradient(y)), fs, refractory_s)
 
     # Apexes are sought on the low-passed lead against a local baseline: a high-pass would distort the
     # first and last beats (its response spans seconds), a 40 Hz low-pass only a few samples.
