@@ -41,14 +41,26 @@ _CODES, _LENGTHS = _code_table()
 
 
 def _pack_bits(values: np.ndarray, lengths: np.ndarray) -> bytes:
-    """Concatenate the low ``lengths[i]`` bits of each ``values[i]`` (MSB first), pad with 1s, stuff 0xFF."""
-    aligned = (values.astype(np.uint64) << (32 - lengths.astype(np.uint64))).astype(">u4")
-    bits = np.unpackbits(aligned.view(np.uint8)).reshape(-1, 32)
-    stream = bits[np.arange(32)[None, :] < lengths[:, None]]
-    pad = (-stream.size) % 8
+    """Concatenate the low ``lengths[i]`` bits of each ``values[i]`` (MSB first), pad with 1s, stuff 0xFF.
+
+    Codes are at most 17 bits, so each one, placed at its bit offset, falls within 3 consecutive bytes:
+    its 24-bit window is split into 3 bytes and summed into the output with ``bincount`` (codes never
+    share a bit, so the sum is the bitwise OR). This avoids per-bit arrays (32 bytes per sample).
+    """
+    lengths = lengths.astype(np.int64)
+    ends = np.cumsum(lengths)
+    starts = ends - lengths
+    total_bits = int(ends[-1]) if ends.size else 0
+    n_bytes = (total_bits + 7) // 8
+    byte0 = starts // 8
+    window = values.astype(np.int64) << (24 - (starts % 8) - lengths)  # the code inside 3 bytes
+    parts = np.stack([(window >> 16) & 0xFF, (window >> 8) & 0xFF, window & 0xFF])
+    index = np.stack([byte0, byte0 + 1, byte0 + 2])
+    data = np.bincount(index.ravel(), weights=parts.ravel(), minlength=n_bytes + 2)[:n_bytes]
+    data = data.astype(np.uint8)
+    pad = n_bytes * 8 - total_bits
     if pad:
-        stream = np.concatenate([stream, np.ones(pad, dtype=np.uint8)])
-    data = np.packbits(stream)
+        data[-1] |= (1 << pad) - 1  # T.81 F.1.2.3: fill the last byte with 1-bits
     ff = np.flatnonzero(data == 0xFF)
     if ff.size:  # a 0xFF byte in entropy-coded data must be followed by 0x00 (T.81 F.1.2.3)
         data = np.insert(data, ff + 1, 0)

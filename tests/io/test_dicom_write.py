@@ -181,3 +181,17 @@ def test_failed_write_keeps_the_existing_file(tmp_path, grey):
         write_echo_dicom(target, grey, np.arange(T) * 20.0, ecg=bad_ecg)
     assert target.read_bytes() == before
     assert os.listdir(tmp_path) == ["keep.dcm"]  # no temporary file left behind
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 9), (17, 33), (31, 29, 3), (8, 8)])
+def test_lossless_jpeg_encoder_edge_cases(tmp_path, shape):
+    """Odd sizes, single pixels and the largest differences (+-255) all decode back exactly."""
+    rng = np.random.default_rng(sum(shape))
+    image = rng.integers(0, 256, shape, dtype=np.uint8)
+    if shape == (8, 8):
+        image = np.zeros(shape, dtype=np.uint8)
+        image[::2] = 255  # row-to-row and pixel-to-pixel jumps of 255
+        image[:, ::3] = 0
+    frames = image[None]
+    ds = pydicom.dcmread(write_echo_dicom(tmp_path / "c.dcm", frames, [0.0], compression="jpeg_lossless"))
+    np.testing.assert_array_equal(ds.pixel_array.reshape(image.shape), image)
