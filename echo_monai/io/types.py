@@ -72,8 +72,10 @@ class EchoCine:
         frames: (T, H, W) uint8 greyscale or (T, H, W, 3) uint8 RGB.
         frame_times_ms: (T,) float64, time of each frame from the first one (first is 0), ms.
         spacing_mm: (row, column) pixel size in mm from the tissue region, or ``None`` if unknown.
-        regions: the ultrasound regions of the file (may be empty).
-        scan_region: (x0, y0, x1, y1) bounds of the tissue (B-mode sector) region, or ``None``.
+        regions: the ultrasound regions of the file (may be empty), in the pixel grid of ``frames``
+            (bounds and deltas rescaled when the reader resized the frames).
+        scan_region: (x0, y0, x1, y1) inclusive bounds of the tissue (B-mode sector) region, clipped to
+            the image, or ``None``.
         ecg: the ECG found in or beside the file, or ``None``.
         metadata: de-identified facts about the acquisition (no patient identifiers).
         path: the file it came from.
