@@ -83,9 +83,8 @@ class CardiacPhases:
 
 def _bandpass(x: np.ndarray, fs: float, lo: float, hi: float) -> np.ndarray:
     sos = sps.butter(2, [lo, min(hi, 0.45 * fs)], btype="bandpass", fs=fs, output="sos")
-    return sps.sosfiltfilt(
-        sos, x, padtype="even", padlen=min(len(x) - 1, round(fs))
-    )  # 1 s of padding: no edge ringing
+    # 1 s of mirror padding (the default is a few samples) keeps the 0.5 Hz high-pass from ringing.
+    return sps.sosfiltfilt(sos, x, padtype="even", padlen=min(len(x) - 1, round(fs)))
 
 
 def detect_t_wave_end(signal: np.ndarray, fs: float, r_indices: np.ndarray) -> np.ndarray:

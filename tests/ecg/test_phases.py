@@ -64,6 +64,16 @@ def test_frame_cycles_and_phases_including_partial_cycles() -> None:
     assert np.all((p.frame_phase >= 0) & (p.frame_phase < 1))
 
 
+def test_irregular_frame_times_map_to_the_nearest_frame() -> None:
+    # FrameTimeVector-style increments alternating 17.9 / 35.8 ms.
+    frames = np.r_[0.0, np.cumsum(np.tile([17.9, 35.8], 40))]
+    r = np.array([100.0, 1000.0, 1900.0])
+    p = cardiac_phases(r, frames)
+    expected = [int(np.argmin(np.abs(frames - t))) for t in r]
+    assert p.ed_frames.tolist() == expected
+    assert p.cycles == [(expected[0], expected[1]), (expected[1], expected[2])]
+
+
 @pytest.mark.parametrize(("hr", "fraction"), [(60.0, 0.42), (100.0, 0.56)])
 def test_without_ecg_es_follows_the_heart_rate_regression(hr: float, fraction: float) -> None:
     rr = 60000.0 / hr
