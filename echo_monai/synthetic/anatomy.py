@@ -96,6 +96,9 @@ class HeartParams:
     atrial_wall: float = 0.2
     infarcted: np.ndarray = field(default_factory=lambda: np.zeros(6, dtype=bool))
     hypokinesis: float = 0.3  # motion of an infarcted segment as a fraction of normal
+    # per-clip imaging-plane variation (drawn by the generator, not per patient)
+    outflow: float = 1.0  # share of the LVOT / aortic root that the A5C / A3C plane catches
+    level_scale: float = 1.0  # PSAX ring size relative to the nominal level (the plane's exact level)
 
     @property
     def fractional_shortening(self) -> float:
@@ -453,7 +456,10 @@ def _apical(heart: HeartParams, st: HeartState, kind: str, rng_shape: np.random.
             av = hl - nsep * ao_r * 0.6 + ax * 0.5
             root = av + ax * ao_r * 0.9 - nsep * ao_r * 0.7
             distal = root + ax * 1.6 - nsep * 2.2
-        lvot_r = ao_r * (0.68 + 0.1 * ao)
+        # how much of the outflow tract the plane catches varies from clip to clip; the anterior mitral
+        # leaflet narrows the LVOT in diastole, so the outflow is clearest in systole
+        lvot_r = ao_r * heart.outflow * (0.5 + 0.3 * ao)
+        ao_r = ao_r * (0.6 + 0.4 * heart.outflow)
         path = np.stack([start, av, root, distal])
         radii = np.array([lvot_r, lvot_r * 1.05, ao_r, ao_r * 0.9])
         scene.append((11, tube(path[1:], radii[1:] + 0.22)))
@@ -590,7 +596,7 @@ def _psax(heart: HeartParams, st: HeartState, level: str, rng_shape: np.random.G
     centre = np.array([0.3, 8.6])
     if level == "ves":
         return _psax_vessels(heart, st, centre)
-    scale = {"base": 1.05, "mid": 1.0, "apical": 0.62}[level]
+    scale = {"base": 1.05, "mid": 1.0, "apical": 0.62}[level] * heart.level_scale
     r_endo = 0.5 * heart.lv_width * scale * (1 - fs * c * (1.15 if level == "apical" else 1.0))
     wall = heart.wall * (0.9 if level == "apical" else 1.0) * (1 + heart.thickening * c)
     r_epi = r_endo + wall

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy import ndimage
@@ -165,6 +165,8 @@ def render_clip(settings: ClipSettings, heart: HeartParams) -> SyntheticClip:
     geom = SectorGeometry.fit(s.height, s.width, s.depth_cm, np.deg2rad(s.half_angle_deg), np.deg2rad(s.tilt_deg))
     mask, ri, ti = geom.scan_map()
     look = TissueLook.random(rng)
+    # where exactly the plane cuts: outflow tract share (A5C / A3C), short-axis level (PSAX)
+    heart = replace(heart, outflow=float(rng.uniform(0.55, 1.0)), level_scale=float(rng.uniform(0.88, 1.1)))
     speckle = Speckle(rng)
     px, pz = geom.polar_points()
     # unlabelled tissue: slowly varying echogenicity (fat, lung shadows at the sector edges)
