@@ -7,11 +7,15 @@ line runs from the septal basal end through the apex to the lateral basal end.
 Method (no skeleton, so no spurs to prune): the two basal ends are the two ends of the wall's geodesic
 diameter (the pair of wall pixels farthest apart along paths inside the wall); the centre line is the
 minimal path between them on the pixel graph where stepping onto a pixel costs more the closer it lies
-to the wall's border (cost ~ 1 / distance**2), so the path follows the medial ridge. Small holes are
-filled and specks dropped first; a wall in several large pieces (drop-out, cut by the sector edge) is
-joined across each gap by a straight bridge, and the line's points there are marked as outside the wall. The path is smoothed, moved to sub-pixel
-half-way between the two borders along its normals, continued straight to the ends of the wall, and
-resampled at equal arc length. All geometry is in mm, using the (row, column) pixel spacing.
+to the wall's border (cost ~ 1 / distance**2), so the path follows the medial ridge. The path is
+smoothed, moved to sub-pixel half-way between the two borders along its normals, continued straight
+to the ends of the wall, and resampled at equal arc length. All geometry is in mm, using the
+(row, column) pixel spacing.
+
+Small holes are filled and specks dropped first. A wall in several large pieces (drop-out, or cut by
+the sector edge) is joined end to end across each gap by a straight bridge, choosing the join that
+keeps the apex above the base; the line's points on a bridge are marked (``in_wall``) and measure
+nothing.
 """
 
 from __future__ import annotations
@@ -242,7 +246,8 @@ def wall_centerline(
         :class:`WallCenterline`.
 
     Raises:
-        EchoDataError: empty mask, or a wall too small to have two ends.
+        EchoDataError: empty mask, a wall too small to have two ends, or pieces of a broken wall that
+            cannot be joined into an apex-up inverted U.
     """
     spacing = _check_spacing(spacing_mm)
     if septum_side not in ("left", "right"):

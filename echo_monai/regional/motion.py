@@ -47,7 +47,8 @@ class SegmentMotion:
 
     Attributes:
         frames: (F,) frame indices, ED first, then toward ES.
-        displacement_mm: (F, 6) inward endocardial displacement from ED, mm (row 0 is 0).
+        displacement_mm: (F, 6) inward endocardial displacement from ED, mm (row 0 is 0; a NaN row is a
+            frame whose mask could not be traced).
         thickness_mm: (F, 6) mean wall thickness per segment, mm.
         peak_displacement_mm: (6,) largest displacement over the frames, mm. NaN here and in the other
             per-segment values marks a segment that could not be measured (less than half of it in
@@ -164,7 +165,9 @@ def segment_motion(
         :class:`SegmentMotion`.
 
     Raises:
-        EchoDataError: bad shapes or frame indices, or a frame whose wall cannot be traced.
+        EchoDataError: bad shapes or frame indices, an ED frame whose wall cannot be traced, or no
+            measurable frame after it. Other frames that cannot be traced (empty, no border) give NaN
+            rows in ``displacement_mm`` and ``thickness_mm``.
     """
     masks = np.asarray(masks)
     if masks.ndim != 3:
@@ -185,13 +188,20 @@ def segment_motion(
         try:
             cl = wall_centerline(masks[t], spacing, septum_side=septum_side)
         except EchoDataError as e:
-            raise EchoDataError(None, f"frame {t}: {e.problem}") from e
+            if i == 0:
+                raise EchoDataError(None, f"ED frame {t}: {e.problem}") from e
+            # One unusable predicted mask should not void the cycle: that frame is NaN.
+            disp[i], thick[i] = np.nan, np.nan
+            continue
         seg = split_wall_segments(masks[t], spacing, centerline=cl, method=method)
         labels = centerline_segments(cl, method)
         borders = _border_distances(masks[t], cl)
         thick[i] = _segment_means(borders.sum(axis=1), labels)
         if np.isfinite(borders[:, 0]).sum() < 2:
-            raise EchoDataError(None, f"frame {t}: no endocardial border found")
+            if i == 0:
+                raise EchoDataError(None, f"ED frame {t}: no endocardial border found")
+            disp[i], thick[i] = np.nan, np.nan
+            continue
         endo = cl.points_mm + borders[:, :1] * cl.normals  # NaN rows where the border was not found
         if i == 0:
             ed_seg, ed_cl, ed_endo, ed_labels, ed_normals = seg, cl, endo, labels, cl.normals
@@ -208,6 +218,8 @@ def segment_motion(
         # NaN points of either border drop out: their rays and polyline pieces never hit.
         inward = _ray_hits(ed_endo, ed_normals, endo, max_mm)
         disp[i] = _segment_means(inward, ed_labels)
+    if not np.isfinite(disp[1:]).any():
+        raise EchoDataError(None, f"no frame after ED {ed_frame} toward ES {es_frame} could be measured")
     peak = _nanmax0(disp)
     with np.errstate(invalid="ignore", divide="ignore"):
         thickening = 100.0 * (_nanmax0(thick) - thick[0]) / thick[0]

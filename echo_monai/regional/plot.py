@@ -38,7 +38,8 @@ def plot_regional(
 
     Args:
         motion: result of :func:`~echo_monai.regional.motion.segment_motion`.
-        assessment: optional verdicts; abnormal segments are marked in the legend and drawn dashed.
+        assessment: optional verdicts; abnormal segments are marked in the legend and drawn dashed,
+            segments that could not be measured are marked "not assessable".
         image: optional (H, W) greyscale ED frame under the segments (else a black background).
         frame_times_ms: optional (T,) frame times of the whole clip; the x axis is then time from ED.
         out_path: save the figure there (PNG/PDF/SVG by extension; written atomically).
@@ -66,6 +67,8 @@ def plot_regional(
     )
     cl = motion.ed_centerline.points_px
     ax_img.plot(cl[:, 1], cl[:, 0], color="white", lw=1)
+    gap = np.where(motion.ed_centerline.in_wall, np.nan, 1.0)  # bridges across a broken wall, in red
+    ax_img.plot(cl[:, 1] * gap, cl[:, 0] * gap, color="red", lw=1.5, ls=":")
     apex = cl[motion.ed_centerline.apex_index]
     ax_img.plot(apex[1], apex[0], "w^", ms=6)
     ax_img.set_title(f"ED frame {int(motion.frames[0])}: segments")
@@ -79,7 +82,9 @@ def plot_regional(
     handles = []
     for k in range(6):
         bad = assessment is not None and bool(assessment.abnormal[k])
-        label = f"{k + 1}: {SEGMENT_NAMES[k]} (AHA {AHA_SEGMENTS[k]})" + (" - abnormal" if bad else "")
+        unknown = assessment is not None and not bool(assessment.assessed[k])
+        verdict = " - abnormal" if bad else (" - not assessable" if unknown else "")
+        label = f"{k + 1}: {SEGMENT_NAMES[k]} (AHA {AHA_SEGMENTS[k]}){verdict}"
         ax_curve.plot(
             x,
             motion.displacement_mm[:, k],

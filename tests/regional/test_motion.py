@@ -88,9 +88,17 @@ def test_bad_input(phantom) -> None:
         segment_motion(masks, 1, 1, SPACING)
     with pytest.raises(EchoDataError, match="two different frames"):
         segment_motion(masks, 0, 3, SPACING)
-    broken = masks.copy()
-    broken[1] = 0
-    with pytest.raises(EchoDataError, match="frame 1"):
-        segment_motion(broken, 0, 2, SPACING)
+    empty_ed = masks.copy()
+    empty_ed[0] = 0
+    with pytest.raises(EchoDataError, match="ED frame 0: wall mask is empty"):
+        segment_motion(empty_ed, 0, 2, SPACING)
+    # An empty frame in the middle is skipped (NaN), the cycle is still measured.
+    gap = masks.copy()
+    gap[1] = 0
+    m = segment_motion(gap, 0, 2, SPACING)
+    assert np.isnan(m.displacement_mm[1]).all() and np.isfinite(m.peak_displacement_mm).all()
+    gap[2] = 0
+    with pytest.raises(EchoDataError, match="no frame after ED"):
+        segment_motion(gap, 0, 2, SPACING)
     with pytest.raises(EchoDataError, match=r"\(T, H, W\)"):
         segment_motion(masks[0], 0, 1, SPACING)
