@@ -132,6 +132,14 @@ def detect_t_wave_end(signal: np.ndarray, fs: float, r_indices: np.ndarray) -> n
         if not (k_peak < t_end < ri + 0.9 * beat_rr and 0.15 * fs <= t_end - ri <= 0.7 * fs):
             continue
         out[i] = t_end
+    # A flat or notched T wave gives erratic ends: drop beats whose rate-corrected QT-like interval
+    # (R to T end, Fridericia-corrected) is more than 15 % from the median of the lead's beats.
+    found = np.flatnonzero(np.isfinite(out))
+    if len(found) >= 3:
+        beat_rr_s = np.r_[rr, median_rr][found] / fs
+        corrected = (out[found] - r[found]) / fs / np.cbrt(beat_rr_s)
+        typical = np.median(corrected)
+        out[found[np.abs(corrected - typical) > 0.15 * typical]] = np.nan
     return out
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pydicom
 import pytest
+from pydicom.data import get_testdata_file
 
 from echo_monai.ecg.phases import cardiac_phases, detect_qrs_onset, detect_t_wave_end, weissler_qs2_ms
 from echo_monai.ecg.rpeaks import detect_r_peaks
@@ -152,3 +154,18 @@ def test_ecg_shorter_than_the_cine_is_refused() -> None:
         cardiac_phases(None, np.arange(0.0, 4000.0, 1000.0 / 30), ecg=ecg.signal, fs=500.0)
     with pytest.raises(ECGError, match="sampling rate"):
         cardiac_phases(None, np.arange(0.0, 1000.0, 33.0), ecg=ecg.signal)
+
+
+def test_real_twelve_lead_ecg_gives_plausible_stable_qt() -> None:
+    ds = pydicom.dcmread(get_testdata_file("waveform_ecg.dcm"))
+    leads = ds.waveform_array(0).T  # (12, 10000), 1 kHz, about 61 bpm
+    for k in (1, 10):  # lead II, V5
+        r = detect_r_peaks(leads[k], 1000.0).indices
+        qt = detect_t_wave_end(leads[k], 1000.0, r) - detect_qrs_onset(leads[k], 1000.0, r)
+        qt = qt[np.isfinite(qt)]
+        assert len(qt) >= 8
+        assert 330.0 < np.median(qt) < 420.0 and np.ptp(qt) < 50.0  # ms; normal QT at 61 bpm
+    p = cardiac_phases(None, np.arange(0.0, 9900.0, 1000.0 / 30), ecg=leads, fs=1000.0)
+    assert p.es_method == "t_wave_end" and len(p.cycles) >= 8
+    systole = p.es_times_ms - p.r_times_ms
+    assert np.all((systole > 250.0) & (systole < 400.0))
