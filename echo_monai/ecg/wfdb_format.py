@@ -99,6 +99,8 @@ def _decode(raw: np.ndarray, fmt: int, n_sig: int, path: Path) -> np.ndarray:
         second = b[:, 2] | ((b[:, 1] & 0xF0) << 4)
         values = np.empty(2 * n_triplets, dtype=np.int32)
         values[0::2], values[1::2] = first, second
+        if raw.size - 3 * n_triplets == 2:  # an odd sample count ends with one sample in two bytes
+            values = np.r_[values, int(raw[-2]) | ((int(raw[-1]) & 0x0F) << 8)]
         values[values >= 2048] -= 4096  # 12-bit two's complement
     elif fmt == 16:
         values = raw[: raw.size // 2 * 2].view("<i2").astype(np.int32)
@@ -200,6 +202,6 @@ def read_wfdb_annotations(record: str | os.PathLike, ext: str = "atr") -> tuple[
             samples.append(t)
             symbols.append(ANNOTATION_SYMBOLS[code] if code < len(ANNOTATION_SYMBOLS) else "")
     else:
-        if n and not (words[-1] == 0):
+        if n:  # the loop ran out of words before the end-of-file marker
             raise EchoDataError(path, "annotation file ends without its end marker (truncated?)")
     return np.asarray(samples, dtype=np.int64), np.asarray(symbols, dtype="<U1")

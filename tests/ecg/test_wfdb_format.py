@@ -54,6 +54,15 @@ def test_record_100_matches_the_database_description(mitbih_dir: Path) -> None:
     assert np.all(np.diff(samples) >= 0) and samples[-1] < 650000
 
 
+def test_format_212_with_an_odd_sample_count_ends_in_two_bytes(tmp_path: Path) -> None:
+    digital = np.array([[5], [-7], [2047], [-2048], [100]])  # 5 samples: the last one alone
+    rec = _write_record(tmp_path, digital, 212)
+    data = (tmp_path / "rec.dat").read_bytes()
+    (tmp_path / "rec.dat").write_bytes(data[:-1])  # WFDB writes the unpaired sample in 2 bytes
+    signal, _, _ = read_wfdb_record(rec)
+    np.testing.assert_allclose(signal[0], (digital[:, 0] - 10) / 200.0, atol=1e-6)
+
+
 @pytest.mark.parametrize("fmt", [212, 16])
 def test_written_record_reads_back_exactly(tmp_path: Path, fmt: int) -> None:
     rng = np.random.default_rng(0)
@@ -108,3 +117,6 @@ def test_annotations_with_skip_aux_and_subtype_fields(tmp_path: Path) -> None:
     assert symbols.tolist() == ["N", "V", "+", "/"]
     with pytest.raises(EchoDataError, match="rec.qrs"):
         read_wfdb_annotations(tmp_path / "rec", ext="qrs")
+    (tmp_path / "cut.atr").write_bytes(np.asarray(words[:6], dtype="<u2").tobytes())  # inside the AUX text
+    with pytest.raises(EchoDataError, match="end marker"):
+        read_wfdb_annotations(tmp_path / "cut")
