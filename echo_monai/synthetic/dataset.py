@@ -102,13 +102,13 @@ def write_clip(clip: SyntheticClip, path: Path, *, seed: int, case: str, clip_id
     separate_ecg = form == "waveform" and (draw_separate if separate_ecg is None else separate_ecg)
     r_in = clip.r_times_ms[(clip.r_times_ms >= 0) & (clip.r_times_ms <= clip.frame_times_ms[-1])]
     with_rwave = form == "waveform" and rng.random() < 0.5
-    extra = [clip.trace_region] if clip.trace_region is not None else []
+    extra = [r for r in (clip.tissue_region, clip.trace_region) if r is not None]
     when = study_time + dt.timedelta(seconds=int(rng.integers(0, 1800)))
     sync_uid = _uid(seed, case, clip_id, "sync")
     mean_hr = 60000.0 / float(np.mean(np.diff(clip.r_times_ms))) if clip.r_times_ms.size > 1 else None
     write_echo_dicom(
-        path, frames, clip.frame_times_ms, spacing_mm=clip.spacing_mm, scan_region=clip.scan_region,
-        extra_regions=extra, compression=compression, photometric=photometric, palette=palette,
+        path, frames, clip.frame_times_ms, spacing_mm=None if clip.tissue_region else clip.spacing_mm,
+        scan_region=None if clip.tissue_region else clip.scan_region, extra_regions=extra, compression=compression, photometric=photometric, palette=palette,
         ecg=ecg_signal if form == "waveform" and not separate_ecg else None,
         r_wave_times_ms=r_in if with_rwave else None, patient=patient,
         study_uid=_uid(seed, case, "study"), series_uid=_uid(seed, case, clip_id, "series"),
@@ -221,6 +221,8 @@ def _run_job(job: _Job) -> dict:
     if job.preview:
         ed = int(clip.ed_frames[0]) if clip.ed_frames.size else 0
         es = int(clip.es_frames[0]) if clip.es_frames.size else int(np.argmax(clip.contraction))
+        if not clip.ed_frames.size:
+            ed = int(np.argmin(clip.contraction))
         result["preview"] = {"ed": clip.frames[ed], "es": clip.frames[es], "ed_index": ed, "es_index": es,
                              "ecg": clip.ecg.signal, "fs": clip.ecg.fs, "t0_ms": clip.ecg_t0_ms,
                              "frame_times_ms": clip.frame_times_ms, "ed_frames": clip.ed_frames,

@@ -98,6 +98,7 @@ class SyntheticClip:
         infarcted: (6,) bool (all False outside A4C).
         spacing_mm: (row, col) pixel size in mm.
         scan_region: (x0, y0, x1, y1) inclusive bounds of the sector.
+        tissue_region: the sector's ultrasound region (cm per pixel, apex as reference pixel).
         trace_region: the burned-in ECG's ultrasound region, or ``None``.
     """
 
@@ -118,6 +119,7 @@ class SyntheticClip:
     wall_mask: np.ndarray | None = None
     segments: np.ndarray | None = None
     trace_region: UltrasoundRegion | None = None
+    tissue_region: UltrasoundRegion | None = None
     contraction: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
 
     @property
@@ -230,11 +232,16 @@ def render_clip(settings: ClipSettings, heart: HeartParams) -> SyntheticClip:
                                               kind="sweep" if s.ecg_form == "burned_sweep" else "review",
                                               region=(x0, y0, W - 1 - x0, y1), color=None, rng=rng)
     x0, y0, x1, y1 = geom.bounds
+    # the sector's ultrasound region, with the transducer (sector apex) as reference pixel, in cm
+    tissue_region = UltrasoundRegion(
+        x0=x0, y0=y0, x1=x1, y1=y1, spatial_format=1, data_type=1, units_x=3, units_y=3,
+        delta_x=geom.pixel_cm, delta_y=geom.pixel_cm,
+        reference_pixel_x0=int(round(geom.apex_x)) - x0, reference_pixel_y0=int(round(geom.apex_y)) - y0)
     return SyntheticClip(
         settings=s, frames=frames, frame_times_ms=times, ecg=ecg, ecg_t0_ms=t0_ms, r_times_ms=r_ms,
         t_end_times_ms=te_ms, ed_frames=ed, es_frames=es, anatomy=anatomy, sector_mask=mask,
         spacing_mm=(geom.pixel_cm * 10.0, geom.pixel_cm * 10.0), scan_region=(x0, y0, x1, y1),
         infarcted=heart.infarcted.copy() if is_a4c else np.zeros(6, dtype=bool),
         wall_mask=(anatomy == 2).astype(np.uint8) if is_a4c else None, segments=segments,
-        trace_region=trace_region, contraction=ph.contraction,
+        trace_region=trace_region, tissue_region=tissue_region, contraction=ph.contraction,
     )

@@ -184,7 +184,7 @@ class TissueLook:
                    attenuation_db_cm=rng.uniform(0.0, 0.35), noise=rng.uniform(0.003, 0.01),
                    clutter=rng.uniform(0.05, 0.22), dropout=rng.uniform(0.5, 0.85), specular=rng.uniform(0.8, 1.6),
                    psf_axial_px=rng.uniform(0.8, 1.3), psf_lateral_px=rng.uniform(1.1, 1.8),
-                   gamma=rng.uniform(0.9, 1.2), level=rng.uniform(0.26, 0.36),
+                   gamma=rng.uniform(0.9, 1.2), level=rng.uniform(0.2, 0.33),
                    reverb_period_cm=rng.uniform(0.7, 1.6))
 
 

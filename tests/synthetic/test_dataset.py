@@ -58,6 +58,11 @@ def test_dicom_matches_truth_and_carries_fake_identity(dataset):
         np.testing.assert_allclose(cine.frame_times_ms, truth["frame_times_ms"], atol=1e-3)
         assert cine.spacing_mm == pytest.approx(tuple(truth["spacing_mm"]), rel=1e-4)
         assert int(truth["view_index"]) == it["label"]
+        tissue = [r for r in cine.regions if r.data_type == 1]
+        assert len(tissue) == 1 and tissue[0].spatial_format == 1  # one sector region
+        rows = np.nonzero(truth["sector_mask"].any(axis=1))[0]
+        apex_col = np.nonzero(truth["sector_mask"][rows[0]])[0].mean()
+        assert abs(tissue[0].x0 + tissue[0].reference_pixel_x0 - apex_col) <= 2  # transducer = sector apex
         ds = dcmread(dataset / it["image"], stop_before_pixels=True)
         assert str(ds.PatientName) == ids[it["case"]]["name"] and ds.PatientName.family_name.startswith("ZZFAKE")
         if it["ecg_form"] == "waveform":
