@@ -117,6 +117,6 @@ def test_annotations_with_skip_aux_and_subtype_fields(tmp_path: Path) -> None:
     assert symbols.tolist() == ["N", "V", "+", "/"]
     with pytest.raises(EchoDataError, match="rec.qrs"):
         read_wfdb_annotations(tmp_path / "rec", ext="qrs")
-    (tmp_path / "cut.atr").write_bytes(np.asarray(words[:6], dtype="<u2").tobytes())  # inside the AUX text
+    (tmp_path / "cut.atr").write_bytes(np.asarray(words[:8], dtype="<u2").tobytes())  # inside the AUX text
     with pytest.raises(EchoDataError, match="end marker"):
         read_wfdb_annotations(tmp_path / "cut")
