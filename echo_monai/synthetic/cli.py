@@ -29,8 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--views", nargs="+", default=None, metavar="VIEW",
                    help=f"subset of views (default all): {' '.join(VIEW_NAMES)}")
     p.add_argument("--workers", type=int, default=None, help="processes (default: number of CPUs, max 8)")
-    p.add_argument("--hmcqu", type=int, default=0, metavar="N",
-                   help="also write N A4C recordings in HMC-QU's layout under OUT/hmcqu (default 0)")
+    p.add_argument("--hmcqu", type=int, nargs="?", const=6, default=0, metavar="N",
+                   help="also write N A4C recordings (6 without N) in HMC-QU's layout under OUT/hmcqu")
     p.add_argument("--no-figure", action="store_true", help="skip figures/views_ed_es.png")
     return p
 

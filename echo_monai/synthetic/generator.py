@@ -236,7 +236,7 @@ def render_clip(settings: ClipSettings, heart: HeartParams) -> SyntheticClip:
     tissue_region = UltrasoundRegion(
         x0=x0, y0=y0, x1=x1, y1=y1, spatial_format=1, data_type=1, units_x=3, units_y=3,
         delta_x=geom.pixel_cm, delta_y=geom.pixel_cm,
-        reference_pixel_x0=int(round(geom.apex_x)) - x0, reference_pixel_y0=int(round(geom.apex_y)) - y0)
+        reference_pixel_x0=round(geom.apex_x) - x0, reference_pixel_y0=round(geom.apex_y) - y0)
     return SyntheticClip(
         settings=s, frames=frames, frame_times_ms=times, ecg=ecg, ecg_t0_ms=t0_ms, r_times_ms=r_ms,
         t_end_times_ms=te_ms, ed_frames=ed, es_frames=es, anatomy=anatomy, sector_mask=mask,

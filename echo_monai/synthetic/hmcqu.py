@@ -33,30 +33,6 @@ HMCQU_MASK_SIZE = 224
 _SHEET_SEGMENTS = ("SEG1", "SEG2", "SEG3", "SEG5", "SEG6", "SEG7")
 
 
-def _write_avi(path: Path, frames: np.ndarray, fps: float) -> None:
-    try:
-        from echo_monai.io.video import write_video
-    except ImportError:  # the io video module is optional (opencv extra); write with OpenCV directly
-        write_video = None
-    if write_video is not None:
-        write_video(path, frames, fps)
-        return
-    import cv2
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".hmcqu.", suffix=".avi", dir=path.parent)
-    os.close(fd)
-    h, w = frames.shape[1:3]
-    writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*"MJPG"), float(fps), (w, h), True)
-    try:
-        for f in frames:
-            rgb = f if f.ndim == 3 else np.repeat(f[..., None], 3, axis=-1)
-            writer.write(np.ascontiguousarray(rgb[..., ::-1]))
-    finally:
-        writer.release()
-    os.replace(tmp, path)
-
-
 def _resize_mask(masks: np.ndarray, size: int) -> np.ndarray:
     return np.stack([np.asarray(Image.fromarray(m).resize((size, size), Image.NEAREST)) for m in masks])
 
@@ -84,6 +60,8 @@ def export_hmcqu(
     import openpyxl
     import scipy.io
 
+    from echo_monai.io.video import write_video  # OpenCV, an optional dependency like openpyxl
+
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()):
         raise EchoDataError(out, "the HMC-QU export folder is not empty; choose a new or empty folder")
@@ -103,7 +81,7 @@ def export_hmcqu(
                                    heart_rate_bpm=float(clip_rng.uniform(hr_min, max(hr_min + 5.0, 95.0))))
         settings.fps, settings.irregular_frames = 25.0, False
         clip = render_clip(settings, heart)
-        _write_avi(video_dir / f"{rec_id}.avi", clip.frames, 25.0)
+        write_video(video_dir / f"{rec_id}.avi", clip.frames, 25.0)
         ed = clip.ed_frames
         if ed.size >= 2:
             start, end = int(ed[0]), int(ed[1])

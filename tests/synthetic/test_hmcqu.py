@@ -8,6 +8,7 @@ import pytest
 import scipy.io
 
 from echo_monai.errors import EchoDataError
+from echo_monai.io.video import read_video
 from echo_monai.synthetic.hmcqu import export_hmcqu
 
 
@@ -21,7 +22,8 @@ def test_export_layout(tmp_path):
     assert header[0] == "ECHO" and header[-2:] == ["Reference Frame", "End of Cycle"]
     assert header[1:7] == ["SEG1", "SEG2", "SEG3", "SEG5", "SEG6", "SEG7"]
     for rec, row in zip(records, rows[2:]):
-        assert (out / "HMC-QU" / "A4C" / f"{rec['id']}.avi").stat().st_size > 1000
+        video = read_video(out / "HMC-QU" / "A4C" / f"{rec['id']}.avi")
+        assert video.frames.shape[:3] == (40, 120, 180) and video.frame_rate_hz == pytest.approx(25.0)
         assert row[0] == rec["id"] and list(row[1:7]) == [int(v) for v in rec["infarcted"]]
         mat = scipy.io.loadmat(out / "LV Ground-truth Segmentation Masks" / f"Mask_{rec['id']}.mat")
         pred = mat["predicted"]
