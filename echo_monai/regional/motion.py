@@ -8,16 +8,19 @@ For every frame from end-diastole (ED) to end-systole (ES), each frame's own cen
 - the wall thickness at each point (endocardial + epicardial distance along the normal), averaged per
   segment; thickening = 100 * (thickest - ED) / ED, in %.
 
-Displacement of a segment at frame t is measured along the ED inward normals (the centre-line method of
-Sheehan et al. 1986, on the endocardium): from each ED endocardial point of the segment, the signed
-distance along its normal to where frame t's endocardial border crosses it, averaged over the points
+Displacement of a segment at frame t is measured on chords normal to the ED endocardium (akin to the
+chord methods of regional wall motion, e.g. Sheehan's centre-line method, whose chords are normal to
+the ED-ES midline instead): from each ED endocardial point of the segment, the signed distance along
+its inward normal to where frame t's endocardial border crosses it, averaged over the points
 (positive = into the cavity, mm). It is a fixed frame of reference (the image), so whole-heart
 translation is not removed. ED points whose normal does not cross frame t's border (e.g. past a basal
-end that has moved toward the apex) are left out.
+end that has moved toward the apex) are left out. Regional shortening divides the peak displacement
+by the segment's distance from the LV long axis, so that segments near the apex (small radius, small
+motion) compare fairly with basal ones.
 
 A broken wall (drop-out, cut by the sector edge) is measured where it exists; a segment less than half
-present is NaN (not assessable). Peak values over ED..ES are used rather than the ES frame alone, so an ES index one or two frames off
-changes little.
+present is NaN (not assessable). Peak values over ED..ES are used rather than the ES frame alone, so an
+ES index one or two frames off changes little.
 """
 
 from __future__ import annotations
