@@ -160,6 +160,8 @@ def segment_motion(
         masks: (T, H, W) wall masks of one clip, non-zero = wall.
         ed_frame, es_frame: 0-based frame indices. Normally ES follows ED; if ES comes first (the clip
             starts in systole and the ED is the next one), the frames are taken from ED back to ES.
+            ``es_frame`` may also be the end of the whole cycle (HMC-QU's annotated cycles run from one
+            ED to the next): peaks are taken over all frames in between.
         spacing_mm: (row, column) pixel size in mm.
         septum_side: see :func:`~echo_monai.regional.centerline.wall_centerline`.
         method: how the segments are cut, see :mod:`~echo_monai.regional.segments`.
