@@ -22,6 +22,7 @@ from scipy.spatial import ConvexHull
 
 __all__ = [
     "ANATOMY_LABELS",
+    "BLOOD_LABELS",
     "HMCQU_SEGMENTS",
     "SEGMENT_CODE_BASE",
     "HeartParams",
@@ -51,6 +52,9 @@ ANATOMY_LABELS: dict[int, str] = {
     16: "diaphragm",
     17: "lung",
 }
+
+#: Anatomy labels of blood pools (dark, with speckle that decorrelates from frame to frame).
+BLOOD_LABELS: tuple[int, ...] = (1, 3, 4, 5, 6, 12, 14)
 
 #: HMC-QU's six A4C segments, in the order of the ``segments`` map values 1..6 (AHA numbers).
 HMCQU_SEGMENTS: tuple[tuple[int, str], ...] = (
@@ -114,7 +118,7 @@ def random_heart(rng: np.random.Generator, *, infarct_prob: float = 0.0) -> Hear
         n = int(rng.integers(1, 4))
         start = int(rng.integers(0, 7 - n))  # segments 1..6 run around the LV, so adjacent = consecutive
         infarcted[start:start + n] = True
-    return HeartParams(
+    heart = HeartParams(
         lv_length=float(np.clip(rng.normal(8.4, 0.5), 7.3, 9.6) * size),
         lv_width=float(np.clip(rng.normal(4.75, 0.3), 4.1, 5.5) * size),
         wall=float(np.clip(rng.normal(0.98, 0.09), 0.75, 1.25)),
@@ -139,6 +143,15 @@ def random_heart(rng: np.random.Generator, *, infarct_prob: float = 0.0) -> Hear
         infarcted=infarcted,
         hypokinesis=float(rng.uniform(0.15, 0.35)),
     )
+    # some patients are not normal: a dilated, poorly contracting LV, or a thick-walled (hypertrophied) one
+    kind = rng.random()
+    if kind < 0.12:
+        heart = replace(heart, lv_length=heart.lv_length * 1.12, lv_width=heart.lv_width * 1.22,
+                        ef=float(rng.uniform(0.25, 0.42)), wall=heart.wall * 0.9,
+                        thickening=float(rng.uniform(0.15, 0.3)), la_width=heart.la_width * 1.15)
+    elif kind < 0.22:
+        heart = replace(heart, wall=float(rng.uniform(1.3, 1.7)), ef=float(rng.uniform(0.6, 0.72)))
+    return heart
 
 
 @dataclass
@@ -561,7 +574,8 @@ def _plax(heart: HeartParams, st: HeartState, rng_shape: np.random.Generator) ->
     rv_cav = np.concatenate([rv_low, rv_top[::-1]])
     rv_wall = np.concatenate([rv_low, (rv_top + up * heart.rv_wall)[::-1]])
     hull = _hull(np.concatenate([*lv.segments, la_wall, rv_wall, tube(np.stack([av, root, asc]), ao_r + 0.3)]))
-    chest = float(rv_top[:, 1].min()) - heart.rv_wall - 0.15
+    # chest wall down to the RV free wall (the RVOT end of the band rises out of the sector)
+    chest = max(0.8, float(np.percentile(rv_top[:, 1], 30)) - heart.rv_wall - 0.15)
     scene.append((15, np.array([[-20, 0.02], [20, 0.02], [20, chest], [-20, chest]])))
     scene.extend(_pericardium(hull, heart))
     scene.append((11, rv_wall))

@@ -8,7 +8,7 @@ import numpy as np
 from scipy import ndimage
 
 from echo_monai.io.types import UltrasoundRegion
-from echo_monai.synthetic.anatomy import SEGMENT_CODE_BASE, HeartParams, HeartState, build_scene
+from echo_monai.synthetic.anatomy import BLOOD_LABELS, SEGMENT_CODE_BASE, HeartParams, HeartState, build_scene
 from echo_monai.synthetic.ecg import SyntheticECG, synthetic_ecg
 from echo_monai.synthetic.ecg_overlay import draw_ecg_trace
 from echo_monai.synthetic.imaging import (
@@ -74,7 +74,7 @@ def random_settings(view: str, rng: np.random.Generator, *, n_frames: int = 48, 
         ectopic_prob=float(rng.choice([0.0, 0.0, 0.0, 0.15])),
         depth_cm=float(rng.uniform(lo, hi)), half_angle_deg=float(rng.uniform(*_HALF_ANGLE.get(view, (32, 43)))),
         tilt_deg=float(rng.normal(0, 2.0)),
-        pose=(float(np.deg2rad(rng.normal(0, 6))), float(rng.normal(0, 0.35)), float(rng.normal(0, 0.4)),
+        pose=(float(np.deg2rad(rng.normal(0, 7))), float(rng.normal(0, 0.45)), float(rng.normal(0, 0.45)),
               float(rng.normal(1.0, 0.04))),
         ecg_form=form, seed=int(rng.integers(0, 2 ** 31 - 1)),
     )
@@ -177,6 +177,9 @@ def render_clip(settings: ClipSettings, heart: HeartParams) -> SyntheticClip:
     bg *= np.clip(1.2 - 0.8 * (np.abs(geom.theta) / geom.half_angle) ** 4, 0.2, 1.0)[None, :]
     clutter_tex = Speckle(rng, extent_cm=8.0, cell_cm=0.06)
     lut = code_lut()
+    is_blood = np.isin(np.arange(256), BLOOD_LABELS)
+    decorrelation = float(rng.uniform(0.15, 0.45))
+    keep = float(np.sqrt(1.0 - decorrelation ** 2))
     heart_centre = np.array([s.pose[1], 8.0 + s.pose[2]])
 
     is_a4c = s.view == "A4C"
@@ -198,6 +201,10 @@ def render_clip(settings: ClipSettings, heart: HeartParams) -> SyntheticClip:
         k = 1.0 + 0.13 * c * w
         scat = speckle.sample(heart_centre[0] + dxh * k - probe_jitter[t, 0],
                               heart_centre[1] + dzh * k - probe_jitter[t, 1])
+        # out-of-plane motion decorrelates tissue speckle partly; blood speckle is new in every frame
+        fresh = rng.standard_normal((2, *codes.shape), dtype=np.float32)
+        fresh = fresh[0] + 1j * fresh[1]
+        scat = np.where(is_blood[codes], fresh, keep * scat + decorrelation * fresh)
         clut = clutter_tex.sample(px * 0.6, pz * 0.6 + rng.normal(0, 0.01))
         polar = render_polar(codes, geom, look, scat, bg, clut, rng)
         grey[t] = scan_convert(polar, mask, ri, ti)
