@@ -1,0 +1,1 @@
+"""Explanations of echo networks: Captum attributions, sanity checks and anatomy-based measures."""
