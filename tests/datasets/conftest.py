@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -40,3 +42,18 @@ def tree_hashes() -> Callable[[Path], dict[str, str]]:
 def output_bytes() -> Callable[[Path], dict[str, bytes]]:
     """Every file below a folder with its bytes (to prove that a re-run writes the same output)."""
     return _output_bytes
+
+
+@pytest.fixture(scope="session")
+def load_script() -> Callable[[str], ModuleType]:
+    """Import ``data_scripts/<name>.py`` (not a package) so a test can call its ``main(argv)`` in-process."""
+    scripts = Path(__file__).resolve().parents[2] / "data_scripts"
+
+    def load(name: str) -> ModuleType:
+        spec = importlib.util.spec_from_file_location(f"data_scripts_{name}", scripts / f"{name}.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load

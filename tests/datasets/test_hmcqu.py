@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +17,6 @@ from echo_monai.errors import EchoDataError
 from echo_monai.io.nifti import read_nifti_cine
 from echo_monai.io.video import read_video, write_video
 from echo_monai.synthetic.hmcqu import export_hmcqu
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -143,13 +139,10 @@ def test_missing_layout_and_overlapping_output_are_refused(hmcqu, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_command_line_front_end(hmcqu, tmp_path):
+def test_command_line_front_end(hmcqu, tmp_path, load_script, capsys):
     root, _ = hmcqu
-    script = REPO / "data_scripts" / "prepare_hmcqu.py"
-    run = subprocess.run([sys.executable, str(script), "--input", str(root), "--out", str(tmp_path / "o"),
-                          "--folds", "2", "--test-fraction", "0.2"],
-                         capture_output=True, text=True, timeout=300, check=False)
-    assert run.returncode == 0, run.stderr
-    assert "converted 6 recording(s)" in run.stdout
+    main = load_script("prepare_hmcqu").main
+    assert main(["--input", str(root), "--out", str(tmp_path / "o"), "--folds", "2", "--test-fraction", "0.2"]) == 0
+    assert "converted 6 recording(s)" in capsys.readouterr().out
     folds = {i["fold"] for i in json.loads((tmp_path / "o" / "datalist.json").read_text())["training"]}
     assert folds == {0, 1}

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +14,6 @@ from echo_monai.errors import EchoDataError
 from echo_monai.io.dicom_write import write_echo_dicom
 from echo_monai.views import VIEW_NAMES
 
-REPO = Path(__file__).resolve().parents[2]
 SALT = "test-salt"
 
 
@@ -160,16 +157,13 @@ def test_refusals_output_in_input_missing_salt_and_bad_fractions(view_tree):
     assert not (view_tree / "out").exists() and not (view_tree.parent / "out").exists()
 
 
-def test_command_line_front_end(view_tree, tmp_path):
+def test_command_line_front_end(view_tree, tmp_path, load_script, capsys):
+    main = load_script("prepare_view_dataset").main
     out = tmp_path / "cli_out"
-    script = REPO / "data_scripts" / "prepare_view_dataset.py"
-    ok = subprocess.run([sys.executable, str(script), "--input", str(view_tree), "--out", str(out),
-                         "--salt", SALT, "--no-decode-check"], capture_output=True, text=True, timeout=120, check=False)
-    assert ok.returncode == 0, ok.stderr
-    assert "items per split" in ok.stdout and (out / "datalist.json").is_file()
-    bad = subprocess.run([sys.executable, str(script), "--input", str(view_tree), "--out",
-                          str(view_tree / "inside"), "--salt", SALT], capture_output=True, text=True, timeout=120, check=False)
-    assert bad.returncode == 2 and "overlaps the input" in bad.stderr
+    assert main(["--input", str(view_tree), "--out", str(out), "--salt", SALT, "--no-decode-check"]) == 0
+    assert "items per split" in capsys.readouterr().out and (out / "datalist.json").is_file()
+    assert main(["--input", str(view_tree), "--out", str(view_tree / "inside"), "--salt", SALT]) == 2
+    assert "overlaps the input" in capsys.readouterr().err
 
 
 def test_synthetic_datalist_input_is_resplit_by_case(synthetic_dataset, tmp_path, tree_hashes, output_bytes):
