@@ -49,15 +49,13 @@ def file_kind(path: Path) -> str | None:
         return "video"
     if name.endswith((".nii", ".nii.gz")):
         return "nifti"
-    if "." not in name:  # PACS exports often name files IM_0001 or by UID without an extension
-        try:
-            with open(path, "rb") as fh:
-                head = fh.read(132)
-        except OSError:
-            return None
-        if len(head) == 132 and head[128:] == b"DICM":
-            return "dicom"
-    return None
+    # PACS exports name files IM_0001 or by UID (1.2.840...), without a DICOM extension: read the preamble.
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(132)
+    except OSError:
+        return None
+    return "dicom" if len(head) == 132 and head[128:] == b"DICM" else None
 
 
 def load_view_mapping(path: str | os.PathLike) -> dict[str, str | None]:

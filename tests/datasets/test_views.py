@@ -39,7 +39,9 @@ def view_tree(tmp_path: Path) -> Path:
         for p in patients:
             for clip in range(2 if folder == "A4C" else 1):
                 seed += 1
-                _dicom(root / folder / f"p{p}" / f"IM_{clip:04d}", p, seed)  # extension-less, as PACS exports
+                # Named as PACS exports name them: no extension, or a UID.
+                name = f"IM_{clip:04d}" if clip == 0 else f"1.2.826.0.1.3680043.{p}.{seed}"
+                _dicom(root / folder / f"p{p}" / name, p, seed)
     (root / "A4C" / "notes.txt").write_text("acquired on the night shift")
     good = (root / "A4C" / "p0" / "IM_0000").read_bytes()
     (root / "A4C" / "p0" / "truncated.dcm").write_bytes(good[:400])
