@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -20,6 +21,7 @@ class CNNLSTM(nn.Module):
         num_classes: number of views (11).
         encoder: frame encoder name or module (see :mod:`echo_monai.networks.encoders`).
         encoder_weights_path: local ImageNet weights for an EfficientNet encoder.
+        encoder_widths: stage widths of the ``small-cnn`` encoder (default (24, 48, 96, 128)).
         hidden_size: LSTM hidden size per direction.
         num_layers: LSTM layers.
         bidirectional: read the clip forwards and backwards (a clip is classified as a whole).
@@ -34,13 +36,14 @@ class CNNLSTM(nn.Module):
         num_classes: int = 11,
         encoder: str | nn.Module = "small-cnn",
         encoder_weights_path: str | os.PathLike | None = None,
+        encoder_widths: Sequence[int] | None = None,
         hidden_size: int = 128,
         num_layers: int = 1,
         bidirectional: bool = True,
         dropout: float = 0.2,
     ):
         super().__init__()
-        self.frames = PerFrameEncoder(build_frame_encoder(encoder, in_channels, weights_path=encoder_weights_path))
+        self.frames = PerFrameEncoder(build_frame_encoder(encoder, in_channels, weights_path=encoder_weights_path, widths=encoder_widths))
         self.feature_dropout = nn.Dropout(dropout)
         self.lstm = nn.LSTM(
             self.frames.out_features,

@@ -116,6 +116,8 @@ def build_frame_encoder(
             raise ValueError("the small-cnn encoder has no pretrained weights; weights_path applies to EfficientNets")
         return SmallFrameCNN(in_channels, widths) if widths is not None else SmallFrameCNN(in_channels)
     if key.startswith("efficientnet-b") and key in ENCODER_NAMES:
+        if widths is not None:
+            raise ValueError("widths apply to the small-cnn encoder; EfficientNet widths follow its model name")
         return EfficientNetEncoder(key, in_channels, weights_path)
     raise ValueError(f"unknown frame encoder {name!r}; choose one of {', '.join(ENCODER_NAMES)}")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -37,6 +38,7 @@ class FrameAttentionClassifier(nn.Module):
         num_classes: number of views (11).
         encoder: frame encoder name or module (see :mod:`echo_monai.networks.encoders`).
         encoder_weights_path: local ImageNet weights for an EfficientNet encoder.
+        encoder_widths: stage widths of the ``small-cnn`` encoder (default (24, 48, 96, 128)).
         d_model: token width.
         num_heads: attention heads (must divide ``d_model``).
         num_layers: Transformer layers.
@@ -53,6 +55,7 @@ class FrameAttentionClassifier(nn.Module):
         num_classes: int = 11,
         encoder: str | nn.Module = "small-cnn",
         encoder_weights_path: str | os.PathLike | None = None,
+        encoder_widths: Sequence[int] | None = None,
         d_model: int = 128,
         num_heads: int = 4,
         num_layers: int = 2,
@@ -63,7 +66,7 @@ class FrameAttentionClassifier(nn.Module):
         super().__init__()
         if pool not in ("cls", "mean"):
             raise ValueError(f"pool must be 'cls' or 'mean', got {pool!r}")
-        self.frames = PerFrameEncoder(build_frame_encoder(encoder, in_channels, weights_path=encoder_weights_path))
+        self.frames = PerFrameEncoder(build_frame_encoder(encoder, in_channels, weights_path=encoder_weights_path, widths=encoder_widths))
         self.project = nn.Linear(self.frames.out_features, d_model)
         # Not a parameter and not saved: it is a pure function of (max_frames, d_model).
         self.register_buffer("positions", sinusoidal_positions(max_frames, d_model), persistent=False)

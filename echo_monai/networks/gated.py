@@ -33,6 +33,7 @@ class GatedSpatioTemporalNet(nn.Module):
         encoder: frame encoder name (``"small-cnn"`` for CPU, ``"efficientnet-b2"`` as in the reference)
             or a module with ``out_features`` (see :mod:`echo_monai.networks.encoders`).
         encoder_weights_path: local ImageNet weights for an EfficientNet encoder.
+        encoder_widths: stage widths of the ``small-cnn`` encoder (default (24, 48, 96, 128)).
         temporal_channels: width of the temporal CNN.
         dilations: temporal dilations (receptive field 1 + 2 * sum(dilations) frames).
         gate_hidden: hidden size of the gate MLP.
@@ -48,13 +49,14 @@ class GatedSpatioTemporalNet(nn.Module):
         num_classes: int = 11,
         encoder: str | nn.Module = "small-cnn",
         encoder_weights_path: str | os.PathLike | None = None,
+        encoder_widths: Sequence[int] | None = None,
         temporal_channels: int = 128,
         dilations: Sequence[int] = (1, 2, 4, 8),
         gate_hidden: int = 64,
         dropout: float = 0.2,
     ):
         super().__init__()
-        self.frames = PerFrameEncoder(build_frame_encoder(encoder, in_channels, weights_path=encoder_weights_path))
+        self.frames = PerFrameEncoder(build_frame_encoder(encoder, in_channels, weights_path=encoder_weights_path, widths=encoder_widths))
         features = self.frames.out_features
         self.feature_dropout = nn.Dropout(dropout)
         self.spatial_head = nn.Linear(features, num_classes)

@@ -42,6 +42,9 @@ def test_factory_rejects_unknown_names_and_bad_modules():
         build_frame_encoder(nn.Conv2d(1, 4, 3))
     with pytest.raises(ValueError, match="no pretrained weights"):
         build_frame_encoder("small-cnn", weights_path="x.pth")
+    with pytest.raises(ValueError, match="widths apply to the small-cnn"):
+        build_frame_encoder("efficientnet-b0", widths=(8, 16))
+    assert build_frame_encoder("small-cnn", widths=(8, 16, 32)).out_features == 32
 
 
 def test_custom_module_is_used_as_is():
