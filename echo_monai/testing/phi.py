@@ -89,7 +89,8 @@ def identifier_patterns(identifiers: Mapping[str, str]) -> list[tuple[str, str, 
     with ``^``) get every spelling of :func:`_name_spellings`; ``sex`` and values under 4 characters
     are not searched (they identify nobody and would match everywhere). Dates (``YYYYMMDD``) are also
     searched as ``YYYY-MM-DD``, ``YYYY/MM/DD`` and ``YYYY.MM.DD``. Values starting or ending with a
-    digit only match where they are not part of a longer number (see :func:`find_identifiers`).
+    digit only match where they are not part of a longer number (see :func:`find_identifiers`). Each
+    spelling is searched in single-byte, UTF-16 and UTF-32 encodings.
     """
     out = []
     for field, value in identifiers.items():
@@ -102,7 +103,10 @@ def identifier_patterns(identifiers: Mapping[str, str]) -> list[tuple[str, str, 
             spellings = {value}
             if re.fullmatch(r"\d{8}", value):  # DICOM DA
                 spellings |= {f"{value[:4]}{sep}{value[4:6]}{sep}{value[6:]}" for sep in ("-", "/", ".")}
-        out.extend((field, value, s.lower().encode("latin-1", "replace")) for s in sorted(spellings))
+        for s in sorted(spellings):
+            # Single-byte text, and the UTF-16/UTF-32 that NumPy string arrays (.npz) and some tools store.
+            for encoding in ("latin-1", "utf-16-le", "utf-32-le"):
+                out.append((field, value, s.lower().encode(encoding, "replace")))
     return out
 
 
