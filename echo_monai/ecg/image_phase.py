@@ -37,6 +37,9 @@ _METHODS = ("cavity", "motion")
 _WORK_SIZE = 128  # frames are block-averaged to about this many pixels on the long side
 _MIN_PLATEAU_MS = 40.0  # shorter than isovolumic contraction / relaxation: not yet at the extreme
 _HALF_TOP_MS = 100.0  # half the flat top of a volume curve when no complete top is in the clip
+_VALVE_SWITCH_MS = 45.0  # a valve opens or closes between two frames; volume changes take >= 100 ms
+_IVC_MS = 50.0  # isovolumic contraction: from ED (mitral closure) to aortic valve opening
+_MAX_EJECTION_MS = 400.0  # the aortic valve is open for less than this at any heart rate
 _PLATEAU_BAND = 0.02
 _ED_FRACTION = 0.25  # ED position within the flat top, from its start
 _ES_FRACTION = 0.1  # ES position within the flat bottom, from its start  # fraction of a cycle's excursion that counts as "at the extreme"
@@ -49,7 +52,8 @@ class ImageCycles(NamedTuple):
         ed_frames: (n_ed,) int64 frame indices of end-diastole (largest cavity).
         es_frames: (n_es,) int64 frame indices of end-systole (smallest cavity).
         signal: (T,) float64 phase signal (high at ED), zero mean, unit standard deviation.
-        method: the signal used, ``"cavity"`` or ``"motion"``.
+        method: the signal used, ``"cavity"`` or ``"motion"``, or ``"valve"`` when the cavity signal was a
+            valve's square wave and ED / ES were timed from its opening and closing.
     """
 
     ed_frames: np.ndarray
@@ -342,16 +346,61 @@ def _ed_es_times(
             es.append(t_in)
     complete = [(o - i) / 2.0 for i, o, _ in tops if i is not None and o is not None]
     half = float(np.median(complete)) if complete else _HALF_TOP_MS
-    full_level = max((v for i, o, v in tops if i is not None and o is not None), default=None)
     ed: list[float] = []
-    for t_in, t_out, value in tops:
+    for t_in, t_out, _ in tops:
         if t_in is not None and t_out is not None:
             ed.append(t_in + ed_fraction * (t_out - t_in))
         elif t_out is not None:
             ed.append(t_out - 2.0 * (1.0 - ed_fraction) * half)
-        elif t_in is not None and (full_level is None or value >= full_level - 0.1 * amp):
-            # A top at the clip end lower than the complete ones is diastasis: the atrial kick and ED follow.
-            ed.append(t_in + 2.0 * ed_fraction * half)
+        # A top cut by the clip end is not used: it may be diastasis, with the atrial kick and ED to come.
+    return ed, es
+
+
+def _valve_times(t: np.ndarray, x: np.ndarray) -> tuple[list[float], list[float]] | None:
+    """ED and ES times when the signal is a valve's open / closed square wave, else ``None``.
+
+    In views without a ventricle (e.g. the great-vessel short axis) the aortic valve dominates: its
+    orifice opens within a frame at the end of isovolumic contraction and closes at end-systole. Every
+    transition between the two states is then abrupt (25 % to 75 % of the range between two consecutive
+    frames, within :data:`_VALVE_SWITCH_MS`), unlike any volume change. The shorter state is ejection
+    (with a single switch: the state seen for longer than :data:`_MAX_EJECTION_MS` is the closed one):
+    ES is its end, ED its start minus :data:`_IVC_MS`.
+    """
+    p5, p95 = np.percentile(x, [5, 95])
+    amp = p95 - p5
+    lo, hi = p5 + 0.25 * amp, p5 + 0.75 * amp
+    runs = _hysteresis_runs(x, lo, hi)
+    if len(runs) < 2:
+        return None
+    switches = [(a, runs[k - 1][0]) for k, (_, a, _) in enumerate(runs) if k > 0]
+    for a, previous in switches:
+        jumped = x[a - 1] <= lo if previous < 0 else x[a - 1] >= hi
+        if not jumped or t[a] - t[a - 1] > _VALVE_SWITCH_MS:
+            return None
+    durations = {
+        -1: [t[b] - t[a] for st, a, b in runs[1:-1] if st < 0],
+        1: [t[b] - t[a] for st, a, b in runs[1:-1] if st > 0],
+    }
+    if durations[-1] or durations[1]:
+        full_lo = float(np.median(durations[-1])) if durations[-1] else np.inf
+        full_hi = float(np.median(durations[1])) if durations[1] else np.inf
+        open_state = -1 if full_lo <= full_hi else 1
+    else:  # one switch: a state seen for longer than any ejection lasts is the closed one
+        (first, a0, b0), (_, a1, b1) = runs
+        if t[b0] - t[a0] > _MAX_EJECTION_MS:
+            open_state = -first
+        elif t[b1] - t[a1] > _MAX_EJECTION_MS:
+            open_state = first
+        else:
+            return None
+    ed: list[float] = []
+    es: list[float] = []
+    for a, previous in switches:
+        mid = 0.5 * (t[a - 1] + t[a])
+        if previous != open_state:  # the valve opens
+            ed.append(mid - _IVC_MS)
+        else:
+            es.append(mid)
     return ed, es
 
 
@@ -432,7 +481,10 @@ def estimate_cycles_from_image(
     if _smoothness(sig) < 0.5:
         raise ECGError(where, f"no cardiac motion found in the images (the {used} signal is noise-like)")
 
-    ed_t, es_t = _ed_es_times(times, sig)
+    valve = _valve_times(times, sig)
+    if valve is not None:
+        used = "valve"
+    ed_t, es_t = valve if valve is not None else _ed_es_times(times, sig)
     ed, es = _to_frames(times, ed_t), _to_frames(times, es_t)
     if ed.size == 0 and es.size == 0:
         raise ECGError(where, "no end-diastole or end-systole inside the clip: less than one cardiac cycle")

@@ -38,19 +38,33 @@ def _volume(t_ms: np.ndarray, rr_ms: float, r0_ms: float) -> tuple[np.ndarray, n
 
 
 def _phantom(
-    n: int, fps: float, hr: float, *, seed: int = 0, r0_ms: float = 120.0, h: int = 96, w: int = 128
+    n: int,
+    fps: float,
+    hr: float,
+    *,
+    seed: int = 0,
+    r0_ms: float = 120.0,
+    h: int = 96,
+    w: int = 128,
+    valve: bool = False,
 ):
-    """(frames (n, h, w) uint8, times, true ED frames, true ES frames)."""
+    """(frames (n, h, w) uint8, times, true ED frames, true ES frames). With ``valve`` the cavity does not
+    change; a dark aortic orifice is open from 50 ms after each R wave to end-systole instead."""
     rng = np.random.default_rng(seed)
     t = np.arange(n) * 1000.0 / fps
     v, r, es = _volume(t, 60000.0 / hr, r0_ms)
+    if valve:
+        k = np.clip(np.searchsorted(r, t, side="right") - 1, 0, r.size - 1)
+        v = np.where((t >= r[k] + 50.0) & (t < es[k]), -1.0, 0.0)  # -1: open orifice, cavity at rest
     yy, xx = np.mgrid[:h, :w].astype(np.float64)
     fan = ((xx - w / 2) ** 2 + yy**2 < (0.95 * h) ** 2) & (np.abs(xx - w / 2) < 0.9 * yy)
     tissue = ndimage.gaussian_filter(rng.rayleigh(1.0, (h, w)), (0.7, 1.5))
     frames = np.zeros((n, h, w), np.uint8)
     for i in range(n):
-        a, b = 14 + 8 * v[i], 22 + 10 * v[i]  # cavity semi-axes (px): large at ED
+        a, b = 14 + 8 * max(v[i], 0.0), 22 + 10 * max(v[i], 0.0)  # cavity semi-axes (px): large at ED
         cavity = ((xx - w / 2) / a) ** 2 + ((yy - 0.55 * h) / b) ** 2 < 1.0
+        if v[i] < 0:  # the valve's orifice, next to the (still) cavity
+            cavity |= (xx - 0.25 * w) ** 2 + (yy - 0.75 * h) ** 2 < 8.0**2
         img = 110 * tissue + rng.normal(0, 6, (h, w))
         img[cavity] = 12 + rng.normal(0, 3, int(cavity.sum()))
         frames[i] = np.clip(np.where(fan, img, 0), 0, 255).astype(np.uint8)
@@ -107,6 +121,16 @@ def test_motion_method_agrees():
     res = estimate_cycles_from_image(frames, t, method="motion")
     assert res.method == "motion"
     assert _all_within(res.ed_frames, ed, 2, 100) and _all_within(res.es_frames, es, 2, 100)
+
+
+def test_valve_dominated_view_is_timed_from_valve_opening_and_closing():
+    frames, t, ed, es = _phantom(120, 40.0, 85, seed=9, valve=True)
+    res = estimate_cycles_from_image(frames, t)
+    assert res.method == "valve"
+    assert _all_within(res.ed_frames, ed, 2, len(t)) and _all_within(res.es_frames, es, 2, len(t))
+    # A ventricle's volume changes too slowly to be taken for a valve.
+    frames, t, _, _ = _phantom(120, 40.0, 85, seed=9)
+    assert estimate_cycles_from_image(frames, t).method == "cavity"
 
 
 def test_given_sector_mask_is_used():
