@@ -22,7 +22,12 @@ def atomic_write(path: str | os.PathLike, data: bytes | str, *, encoding: str = 
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    payload = data.encode(encoding) if isinstance(data, str) else bytes(data)
+    if isinstance(data, str):
+        payload = data.encode(encoding)
+    elif isinstance(data, (bytes, bytearray, memoryview)):
+        payload = bytes(data)
+    else:  # bytes(int) would silently write that many zero bytes
+        raise TypeError(f"atomic_write takes str or bytes, got {type(data).__name__}")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:

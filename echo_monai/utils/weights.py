@@ -1,7 +1,7 @@
 """Loading PyTorch weights files that may come from anyone, without running code from them.
 
 ``torch.load`` unpickles: a crafted ``.pt`` file can run arbitrary code when loaded with
-``weights_only=False``. Weights shared between sites are untrusted input, so every load in echo_monai
+``weights_only`` off. Weights shared between sites are untrusted input, so every load in echo_monai
 goes through ``weights_only=True`` (tensors, containers and plain values only) and a refusal names the
 file and says why.
 """
