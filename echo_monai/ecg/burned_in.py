@@ -403,9 +403,12 @@ def _read_trace(
     occupied = hit.any(axis=1)  # (T, w)
     cursor_like = hit.sum(axis=1) >= max(4, int(0.85 * h))  # a cursor drawn in the trace colour
     empty = ~occupied | cursor_like
-    median_occupied = np.median(hit, axis=0).any(axis=0)  # (w,)
-    gap_len = np.array([_longest_circular_run(empty[f] & median_occupied)[1] for f in range(n_frames)])
-    kind = "sweep" if np.median(gap_len) >= _GAP_MIN_COLS else "review"
+    # A review trace occupies the same columns in every frame (a cursor hides at most a couple); a sweep's
+    # erase gap empties several columns that the other frames show, and a sweep begun during the clip
+    # fills new columns.
+    median_occupied = np.median(~empty, axis=0) > 0.5  # (w,)
+    changed_cols = (~empty != median_occupied[None, :]).sum(axis=1)
+    kind = "sweep" if np.median(changed_cols) >= _GAP_MIN_COLS else "review"
 
     # Cursor column (region-relative) per frame.
     cursor = np.full(n_frames, np.nan)

@@ -228,3 +228,18 @@ def test_draw_rejects_bad_input():
         draw_ecg_trace(frames, [0, 30, 60], sig, 500, 0.0, kind="scroll")
     with pytest.raises(EchoDataError, match="less than"):
         draw_ecg_trace(frames, [0, 3000, 6000], sig, 500, 0.0, kind="review", seconds_per_pixel=0.001)
+
+
+def test_sweep_begun_during_the_clip_with_a_cursor_line():
+    # ECG only from frame 0 on (e.g. the display was unfrozen at the start of the clip): the screen fills up
+    # as the clip plays, so most frames have an empty stretch wider than the erase gap.
+    rng = np.random.default_rng(12)
+    times = np.arange(60) * 25.0
+    ecg = synthetic_ecg(times[-1] / 1000.0 + 0.3, 500.0, 80.0, rng=12)
+    frames, region = draw_ecg_trace(
+        _fan_frames(60, 160, 200, rng), times, ecg.signal, ecg.fs, 0.0, kind="sweep", cursor_color=(0, 255, 0)
+    )
+    res = read_burned_in_trace(frames, times)
+    assert res.kind == "sweep" and res.t0_ms >= -10.0
+    assert res.seconds_per_pixel == pytest.approx(region.delta_x, rel=0.01)
+    assert np.all(np.abs(_errors_ms(res, ecg.r_times_s * 1000.0)) <= 12.0)
