@@ -40,9 +40,9 @@ _HALF_TOP_MS = 100.0  # half the flat top of a volume curve when no complete top
 _VALVE_SWITCH_MS = 45.0  # a valve opens or closes between two frames; volume changes take >= 100 ms
 _IVC_MS = 50.0  # isovolumic contraction: from ED (mitral closure) to aortic valve opening
 _MAX_EJECTION_MS = 400.0  # the aortic valve is open for less than this at any heart rate
-_PLATEAU_BAND = 0.02
-_ED_FRACTION = 0.25  # ED position within the flat top, from its start
-_ES_FRACTION = 0.1  # ES position within the flat bottom, from its start  # fraction of a cycle's excursion that counts as "at the extreme"
+_PLATEAU_BAND = 0.02  # fraction of a cycle's excursion that counts as "at the extreme"
+_ED_FRACTION = 0.25  # ED position within the flat top, from its start (see _ed_es_times)
+_ES_FRACTION = 0.1  # ES position within the flat bottom, from its start
 
 
 class ImageCycles(NamedTuple):
@@ -307,19 +307,21 @@ def _ed_es_times(
 ) -> tuple[list[float], list[float]]:
     """ED and ES times (ms) from a phase signal that is high at ED and low at ES (Wiggers timing).
 
-    The LV volume reaches both extremes with zero slope and stays flat for a while. ES is where the flat
-    bottom starts (aortic valve closure; the isovolumic relaxation follows): the time the signal enters
-    the band within ``band`` of the cycle's excursion from its minimum. The flat top spans the end of the
-    atrial kick, the mitral valve closure (ED) and the isovolumic contraction; the atrial kick is often too
-    small to see in the images, so ED is taken as the centre of the flat top. A top cut by the clip edge
-    is completed with the median half-width of the complete tops of the clip (:data:`_HALF_TOP_MS`
-    without one); an extreme still rising or falling at the clip edge lies outside the clip.
+    The LV volume reaches both extremes with zero slope and stays flat for a while: the flat top spans the
+    end of the atrial kick, mitral valve closure (ED) and isovolumic contraction; the flat bottom starts
+    at aortic valve closure (ES) and lasts through isovolumic relaxation. A flat extreme is the run of
+    frames within ``band`` of the cycle's excursion from the maximum (minimum); ED lies ``ed_fraction``
+    and ES ``es_fraction`` of the way into it (both near its start; the fractions were calibrated on the
+    Wiggers-timed synthetic cines and absorb the early entry of a zero-slope approach). A top whose start
+    lies before the clip is placed from its end with the median width of the clip's complete tops
+    (:data:`_HALF_TOP_MS` without one); an extreme still rising or falling at a clip edge, and a top cut
+    by the clip end (it may be diastasis, with the atrial kick still to come), give no event.
     """
     p5, p95 = np.percentile(x, [5, 95])
     amp = p95 - p5
     runs = _hysteresis_runs(x, p5 + 0.35 * amp, p5 + 0.65 * amp)
     n = x.shape[0]
-    tops: list[tuple[float | None, float | None]] = []
+    tops: list[tuple[float | None, float | None, float]] = []
     es: list[float] = []
     for k, (state, a, b) in enumerate(runs):
         seg = x[a : b + 1]
@@ -352,7 +354,6 @@ def _ed_es_times(
             ed.append(t_in + ed_fraction * (t_out - t_in))
         elif t_out is not None:
             ed.append(t_out - 2.0 * (1.0 - ed_fraction) * half)
-        # A top cut by the clip end is not used: it may be diastasis, with the atrial kick and ED to come.
     return ed, es
 
 
