@@ -8,8 +8,9 @@ gives both the anatomy and the HMC-QU segment map.
 
 Proportions follow adult reference values (ASE chamber quantification): LV length ~8-9 cm and width
 ~4.5-5 cm at end-diastole, walls ~0.9-1.1 cm, LA ~4 cm, aortic root ~3 cm, EF 55-65 % with 30-50 % wall
-thickening. Every patient draws its own sizes, shapes and wall thickness (:class:`HeartParams`), and every
-clip its own pose (rotation, offset), so that no single fixed cue gives a view away.
+thickening. Every patient draws its own sizes, shapes and wall thickness (:class:`HeartParams`; about 12 %
+have a dilated, poorly contracting LV and 10 % thick walls), and every clip its own pose (rotation, offset)
+and plane (outflow share, short-axis level), so that no single fixed cue gives a view away.
 """
 
 from __future__ import annotations
@@ -192,8 +193,7 @@ def tube(path: np.ndarray, radius: float | np.ndarray, n: int = 48) -> Polygon:
     d /= np.maximum(np.hypot(d[:, 0], d[:, 1]), 1e-9)[:, None]
     nrm = np.stack([-d[:, 1], d[:, 0]], axis=-1)
     left, right = p + nrm * r[:, None], p - nrm * r[:, None]
-    cap0 = p[0] + _rot(-d[:1] * r[0], np.linspace(np.pi / 2, 3 * np.pi / 2, 7)[:, None] * 0 + 0)[0]
-    del cap0  # square ends are enough for vessels that leave the sector or join a chamber
+    # square ends are enough: vessels leave the sector or join a chamber, leaflets are thin
     return np.concatenate([left, right[::-1]], axis=0)
 
 
@@ -205,10 +205,6 @@ def leaflet(hinge: np.ndarray, direction: float, length: float, curve: float = 0
     pts = hinge + np.outer(s * length, d) + np.outer(curve * length * np.sin(np.pi * s), n)
     r = thick * (1.0 - 0.4 * s)
     return tube(pts, r, n=10)
-
-
-def _lerp(a: float, b: float, w: float) -> float:
-    return a + (b - a) * w
 
 
 # --------------------------------------------------------------------------------------------- the LV
@@ -373,7 +369,7 @@ def _atrium(annulus_a: np.ndarray, annulus_b: np.ndarray, away: np.ndarray, leng
     return outer, cav, roof
 
 
-def _apical(heart: HeartParams, st: HeartState, kind: str, rng_shape: np.random.Generator) -> Scene:
+def _apical(heart: HeartParams, st: HeartState, kind: str) -> Scene:
     """A4C / A5C / A3C / A2C: apex at the top of the sector, the base and the atria at the bottom.
 
     Standard display: in A4C the septum and the right heart are on the screen's left, the LV on the right;
@@ -538,7 +534,7 @@ def _inflate(poly: Polygon, d: float | np.ndarray, n: int = 96) -> Polygon:
     return out
 
 
-def _plax(heart: HeartParams, st: HeartState, rng_shape: np.random.Generator) -> Scene:
+def _plax(heart: HeartParams, st: HeartState) -> Scene:
     """Parasternal long axis: chest wall, RV (RVOT) on top, septum, LV with its apex to the left, the aortic
     root continuing the septum to the right, the LA below the root, the descending aorta behind the LA."""
     c, m, ao, at = st.contraction, st.mitral_open, st.aortic_open, st.atrial
@@ -602,7 +598,7 @@ def _plax(heart: HeartParams, st: HeartState, rng_shape: np.random.Generator) ->
     return scene
 
 
-def _psax(heart: HeartParams, st: HeartState, level: str, rng_shape: np.random.Generator) -> Scene:
+def _psax(heart: HeartParams, st: HeartState, level: str) -> Scene:
     """Parasternal short axis at the great vessels, mitral, papillary or apical level."""
     c, m, _ao, _at = st.contraction, st.mitral_open, st.aortic_open, st.atrial
     scene: Scene = []
@@ -708,7 +704,7 @@ def _psax_vessels(heart: HeartParams, st: HeartState, centre: np.ndarray) -> Sce
     return scene
 
 
-def _suprasternal(heart: HeartParams, st: HeartState, rng_shape: np.random.Generator) -> Scene:
+def _suprasternal(heart: HeartParams, st: HeartState) -> Scene:
     """Suprasternal notch long axis: the aortic arch (ascending left, descending right) with the
     brachiocephalic, left carotid and left subclavian arteries rising toward the transducer, the right
     pulmonary artery in cross-section under the arch and the LA deeper."""
@@ -746,9 +742,9 @@ def _suprasternal(heart: HeartParams, st: HeartState, rng_shape: np.random.Gener
     return scene
 
 
-def _subcostal(heart: HeartParams, st: HeartState, rng_shape: np.random.Generator) -> Scene:
+def _subcostal(heart: HeartParams, st: HeartState) -> Scene:
     """Subcostal 4-chamber: liver in the near field, the heart lying horizontally (apex to the right)."""
-    four = _apical(heart, st, "A4C", rng_shape)
+    four = _apical(heart, st, "A4C")
     # Rotate the A4C heart so that the apex points right and the RV lies on top, next to the liver.
     pivot = np.array([0.3, 8.0])
     rot = -np.pi / 2 + np.deg2rad(20.0)
@@ -774,21 +770,21 @@ def _subcostal(heart: HeartParams, st: HeartState, rng_shape: np.random.Generato
 
 VIEW_BUILDERS: dict[str, Callable[..., Scene]] = {
     "PLAX": _plax,
-    "PSAX-ves": lambda h, s, r: _psax(h, s, "ves", r),
-    "PSAX-base": lambda h, s, r: _psax(h, s, "base", r),
-    "PSAX-mid": lambda h, s, r: _psax(h, s, "mid", r),
-    "PSAX-apical": lambda h, s, r: _psax(h, s, "apical", r),
-    "A2C": lambda h, s, r: _apical(h, s, "A2C", r),
-    "A3C": lambda h, s, r: _apical(h, s, "A3C", r),
-    "A4C": lambda h, s, r: _apical(h, s, "A4C", r),
-    "A5C": lambda h, s, r: _apical(h, s, "A5C", r),
+    "PSAX-ves": lambda h, s: _psax(h, s, "ves"),
+    "PSAX-base": lambda h, s: _psax(h, s, "base"),
+    "PSAX-mid": lambda h, s: _psax(h, s, "mid"),
+    "PSAX-apical": lambda h, s: _psax(h, s, "apical"),
+    "A2C": lambda h, s: _apical(h, s, "A2C"),
+    "A3C": lambda h, s: _apical(h, s, "A3C"),
+    "A4C": lambda h, s: _apical(h, s, "A4C"),
+    "A5C": lambda h, s: _apical(h, s, "A5C"),
     "Suprasternal": _suprasternal,
     "Subcostal": _subcostal,
 }
 
 
-def build_scene(view: str, heart: HeartParams, state: HeartState, pose: tuple[float, float, float, float],
-                rng_shape: np.random.Generator | None = None) -> Scene:
+def build_scene(view: str, heart: HeartParams, state: HeartState, pose: tuple[float, float, float, float]
+                ) -> Scene:
     """The ordered polygons of one frame of ``view`` (a :data:`echo_monai.views.VIEW_NAMES` entry).
 
     Args:
@@ -796,7 +792,7 @@ def build_scene(view: str, heart: HeartParams, state: HeartState, pose: tuple[fl
     """
     if view not in VIEW_BUILDERS:
         raise ValueError(f"unknown view {view!r}; expected one of {tuple(VIEW_BUILDERS)}")
-    scene = VIEW_BUILDERS[view](heart, state, rng_shape or np.random.default_rng(0))
+    scene = VIEW_BUILDERS[view](heart, state)
     rot, dx, dz, scale = pose
     pivot = np.array([0.0, 8.0])
     out: Scene = []

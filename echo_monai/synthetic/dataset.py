@@ -309,8 +309,8 @@ def make_dataset(
     if n_workers <= 1:
         results = [_run_job(j) for j in jobs]
     else:
-        ctx = get_context("fork") if "fork" in get_context().__class__.__name__.lower() or os.name == "posix" \
-            else get_context()
+        # fork starts workers in milliseconds on POSIX; elsewhere the platform default (spawn)
+        ctx = get_context("fork") if os.name == "posix" else get_context()
         with ProcessPoolExecutor(n_workers, mp_context=ctx) as pool:
             results = list(pool.map(_run_job, jobs, chunksize=1))
 

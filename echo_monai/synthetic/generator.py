@@ -181,6 +181,9 @@ def render_clip(settings: ClipSettings, heart: HeartParams) -> SyntheticClip:
     decorrelation = float(rng.uniform(0.15, 0.45))
     keep = float(np.sqrt(1.0 - decorrelation ** 2))
     heart_centre = np.array([s.pose[1], 8.0 + s.pose[2]])
+    # tissue moves with the heart: contraction pulls it toward the heart's centre, fading with distance
+    dxh, dzh = px - heart_centre[0], pz - heart_centre[1]
+    near_heart = 0.13 * np.exp(-(dxh ** 2 + dzh ** 2) / (2 * 4.5 ** 2))
 
     is_a4c = s.view == "A4C"
     T, H, W = s.n_frames, s.height, s.width
@@ -194,11 +197,8 @@ def render_clip(settings: ClipSettings, heart: HeartParams) -> SyntheticClip:
         rot, dx, dz, sc = s.pose
         scene = build_scene(s.view, heart, st, (rot, dx + probe_jitter[t, 0], dz + probe_jitter[t, 1], sc))
         codes = rasterise(scene, (geom.n_theta, geom.n_r), geom.to_polar_index, 0.3)
-        # tissue moves with the heart: sample the fixed scatterer texture at the ED position of each sample
-        c = float(ph.contraction[t])
-        dxh, dzh = px - heart_centre[0], pz - heart_centre[1]
-        w = np.exp(-(dxh ** 2 + dzh ** 2) / (2 * 4.5 ** 2))
-        k = 1.0 + 0.13 * c * w
+        # sample the fixed scatterer texture where each sample's tissue was at end-diastole
+        k = 1.0 + near_heart * float(ph.contraction[t])
         scat = speckle.sample(heart_centre[0] + dxh * k - probe_jitter[t, 0],
                               heart_centre[1] + dzh * k - probe_jitter[t, 1])
         # out-of-plane motion decorrelates tissue speckle partly; blood speckle is new in every frame
@@ -215,10 +215,8 @@ def render_clip(settings: ClipSettings, heart: HeartParams) -> SyntheticClip:
             seg = cart.astype(np.int16) - SEGMENT_CODE_BASE
             segments[t] = np.where((seg >= 1) & (seg <= 6), seg, 0).astype(np.uint8)
 
-    r_in = r_ms[(r_ms >= times[0]) & (r_ms <= times[-1])]
     ed = _nearest_frames(times, r_ms)
     es = _nearest_frames(times, te_ms)
-    del r_in
     frames: np.ndarray = grey
     trace_region = None
     if s.annotate:
@@ -230,7 +228,10 @@ def render_clip(settings: ClipSettings, heart: HeartParams) -> SyntheticClip:
         alpha = np.where(mask, 0, alpha).astype(bool)
         frames = np.where(alpha[None], value[None], frames)
     if s.ecg_form in ("burned_sweep", "burned_review"):
-        rgb = np.repeat(frames[..., None], 3, axis=-1)
+        # a quarter of colour exports show the B-mode with a vendor tint (sepia or blue-grey)
+        tint = np.ones(3) if rng.random() < 0.75 else np.array(
+            [(1.0, 0.93, 0.8), (0.85, 0.93, 1.0)][int(rng.integers(0, 2))])
+        rgb = np.clip(frames[..., None] * tint, 0, 255).astype(np.uint8)
         # the trace strip lies below the sector, as on a scanner screen
         y0 = int(np.nonzero(mask.any(axis=1))[0].max()) + 2
         y1 = H - 2 - H // 60

@@ -31,6 +31,12 @@ def test_export_layout(tmp_path):
         assert set(np.unique(pred)) == {0, 1}
         assert 1 <= rec["start_frame"] < rec["end_frame"] <= 40
     assert any(" " in r["id"] for r in records) or all("_4CH_" in r["id"] for r in records)
+    # the project's own HMC-QU reader understands the export
+    hmcqu = pytest.importorskip("echo_monai.datasets.hmcqu")
+    rows, problems = hmcqu.read_hmcqu_sheet(out / "A4C.xlsx")
+    assert problems == []
+    assert [(r.recording, r.start_frame, r.end_frame, list(r.infarcted)) for r in rows] == [
+        (r["id"], r["start_frame"], r["end_frame"], r["infarcted"]) for r in records]
 
 
 def test_export_refuses_non_empty_folder(tmp_path):
