@@ -1,0 +1,263 @@
+"""Benchmark: do the saliency maps explain a trained view classifier? (issue 6)
+
+Trains a small single-frame view classifier on synthetic echo frames rendered in memory (11 views, a new
+patient per clip), then measures for each Captum method:
+
+(a) Adebayo sanity check: Spearman rank correlation of |map| between the trained network and copies with
+    the top k layers re-initialised (cascading) and with all layers re-initialised;
+(b) share of the attribution mass inside the scan sector (generator's ``sector_mask``);
+(c) on A5C test frames, the A5C-vs-A4C logit difference: attribution density (mass share / area share)
+    per anatomical structure (generator's ``anatomy`` labels) - the LVOT / aorta is what tells the views
+    apart;
+(d) seconds per explained sample (batch of one, median over the test samples).
+
+Run:  python benchmarks/bench_saliency.py [--clips-per-view 28] [--size 64] [--epochs 20] [--markdown PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from echo_monai.explain.anatomy import mass_inside, mass_per_structure
+from echo_monai.explain.attribution import METHODS, ClassContrast, attribute
+from echo_monai.explain.sanity import cascading_randomisation, randomised_copy, spearman_rank_correlation
+from echo_monai.networks import SmallFrameCNN
+from echo_monai.synthetic import ANATOMY_LABELS, random_heart, random_settings, render_clip
+from echo_monai.views import VIEW_NAMES
+
+LVOT = 6  # ANATOMY_LABELS: aorta / LVOT
+STRUCTURES = {k: v for k, v in ANATOMY_LABELS.items() if k != 0}
+SANITY_THRESHOLD = 0.5
+
+
+@dataclass
+class Frames:
+    images: np.ndarray  # (N, H, W) float32 in [0, 1]
+    labels: np.ndarray  # (N,) view index
+    anatomy: np.ndarray  # (N, H, W) uint8
+    sector: np.ndarray  # (N, H, W) bool
+
+
+def render_frames(clips_per_view: int, frames_per_clip: int, size: int, seed: int) -> tuple[Frames, Frames]:
+    """Frames of ``clips_per_view`` clips of each view; the last quarter of each view's clips is the test set."""
+    rng = np.random.default_rng(seed)
+    parts: dict[str, list] = {"train": [], "test": []}
+    n_test = max(2, clips_per_view // 4)
+    for view_idx, view in enumerate(VIEW_NAMES):
+        for j in range(clips_per_view):
+            settings = random_settings(view, rng, n_frames=16, size=(size, size), ecg_form="waveform")
+            clip = render_clip(settings, random_heart(rng))
+            idx = np.linspace(0, clip.frames.shape[0] - 1, frames_per_clip).round().astype(int)
+            frames = clip.frames[idx].astype(np.float32) / 255.0
+            if frames.ndim == 4:
+                frames = frames.mean(axis=-1)
+            split = "test" if j >= clips_per_view - n_test else "train"
+            for k, i in enumerate(idx):
+                parts[split].append((frames[k], view_idx, clip.anatomy[i], clip.sector_mask))
+    out = []
+    for split in ("train", "test"):
+        images, labels, anatomy, sector = zip(*parts[split], strict=True)
+        out.append(Frames(np.stack(images), np.array(labels), np.stack(anatomy), np.stack(sector)))
+    return out[0], out[1]
+
+
+def make_model(widths: tuple[int, ...] = (16, 32, 64, 96)) -> nn.Module:
+    """A small image view classifier: SmallFrameCNN trunk + linear head, (B, 1, H, W) -> (B, 11)."""
+    return nn.Sequential(SmallFrameCNN(1, widths), nn.Dropout(0.2), nn.Linear(widths[-1], len(VIEW_NAMES)))
+
+
+def train(model: nn.Module, data: Frames, epochs: int, seed: int) -> float:
+    """AdamW with one-cycle schedule, intensity augmentation; returns the training seconds."""
+    torch.manual_seed(seed)
+    x = torch.from_numpy(data.images)[:, None]
+    y = torch.from_numpy(data.labels).long()
+    batch = 32
+    steps = epochs * (len(x) // batch)
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps, pct_start=0.2)
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=0.05)
+    start = time.perf_counter()
+    model.train()
+    for _ in range(epochs):
+        order = torch.randperm(len(x))
+        for b in range(len(x) // batch):
+            sel = order[b * batch:(b + 1) * batch]
+            xb = x[sel] * torch.empty(len(sel), 1, 1, 1).uniform_(0.8, 1.2)
+            xb = xb.clamp(0, 1) ** torch.empty(len(sel), 1, 1, 1).uniform_(0.7, 1.4)
+            opt.zero_grad()
+            loss_fn(model(xb), y[sel]).backward()
+            opt.step()
+            sched.step()
+    model.eval()
+    return time.perf_counter() - start
+
+
+def accuracy(model: nn.Module, data: Frames) -> tuple[float, float]:
+    """Overall accuracy and A4C/A5C accuracy on ``data``."""
+    with torch.no_grad():
+        pred = model(torch.from_numpy(data.images)[:, None]).argmax(1).numpy()
+    pair = np.isin(data.labels, [VIEW_NAMES.index("A4C"), VIEW_NAMES.index("A5C")])
+    return float((pred == data.labels).mean()), float((pred[pair] == data.labels[pair]).mean())
+
+
+def method_args(method: str) -> dict:
+    layer = {"layer": "0.features.5"} if method in ("LayerGradCam", "GuidedGradCam") else {}
+    return {**layer, **({"n_steps": 16} if method == "IntegratedGradients" else {}),
+            **({"nt_samples": 8, "noise_std": 0.1} if method == "NoiseTunnel" else {})}
+
+
+def explain(model: nn.Module, x: torch.Tensor, target: torch.Tensor | None, method: str) -> torch.Tensor:
+    return attribute(model, x, target, method, **method_args(method))
+
+
+def per_sample_seconds(model: nn.Module, x: torch.Tensor, target: torch.Tensor, method: str) -> float:
+    times = []
+    for i in range(len(x)):
+        start = time.perf_counter()
+        explain(model, x[i:i + 1], target[i:i + 1], method)
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--clips-per-view", type=int, default=28)
+    ap.add_argument("--frames-per-clip", type=int, default=4)
+    ap.add_argument("--size", type=int, default=64)
+    ap.add_argument("--epochs", type=int, default=20)
+    ap.add_argument("--explain-per-view", type=int, default=3, help="test frames per view for (a), (b), (d)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--markdown", default=None, help="write the results as markdown to this file")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    load = os.getloadavg()[0]
+
+    t0 = time.perf_counter()
+    train_set, test_set = render_frames(args.clips_per_view, args.frames_per_clip, args.size, args.seed)
+    render_s = time.perf_counter() - t0
+    print(f"rendered {len(train_set.labels)} training / {len(test_set.labels)} test frames in {render_s:.0f} s")
+    model = make_model()
+    train_s = train(model, train_set, args.epochs, args.seed)
+    acc, pair_acc = accuracy(model, test_set)
+    print(f"trained in {train_s:.0f} s: test accuracy {acc:.3f}, A4C/A5C {pair_acc:.3f}")
+
+    # Explained samples: the first few test frames of every view, target = predicted class.
+    pick = np.concatenate([np.flatnonzero(test_set.labels == v)[:: max(1, args.frames_per_clip)][: args.explain_per_view]
+                           for v in range(len(VIEW_NAMES))])
+    x = torch.from_numpy(test_set.images[pick])[:, None]
+    with torch.no_grad():
+        target = model(x).argmax(1)
+    randomised = [(f"top {k}", m) for k, m in cascading_randomisation(model, steps=3, seed=args.seed)]
+    randomised.append(("all", randomised_copy(model, None, args.seed)))
+    n_layers = int(randomised[-2][0].split()[1])
+
+    rows = []
+    for method in METHODS:
+        maps = explain(model, x, target, method)
+        sanity = {}
+        for name, m in randomised:
+            rho = spearman_rank_correlation(maps, explain(m, x, target, method))
+            finite = rho[np.isfinite(rho)]
+            sanity[name] = (float(np.median(finite)) if finite.size else float("nan"), int(rho.size - finite.size))
+        sector = float(np.nanmedian([mass_inside(maps[i], test_set.sector[pick[i]]) for i in range(len(pick))]))
+        seconds = per_sample_seconds(model, x, target, method)
+        rows.append((method, sanity, sector, seconds))
+        print(f"{method:20s} spearman {sanity}  sector {sector:.3f}  {seconds:.3f} s/sample", flush=True)
+
+    # (c) A5C test frames: what separates A5C from A4C?
+    a5c = np.flatnonzero((test_set.labels == VIEW_NAMES.index("A5C"))
+                         & ((test_set.anatomy == LVOT).reshape(len(test_set.labels), -1).any(axis=1)))
+    xa = torch.from_numpy(test_set.images[a5c])[:, None]
+    contrast = ClassContrast(model, VIEW_NAMES.index("A5C"), VIEW_NAMES.index("A4C"))
+    with torch.no_grad():
+        margin = contrast(xa)
+    structure_rows = []
+    for method in METHODS:
+        args_m = method_args(method)
+        if "layer" in args_m:
+            args_m["layer"] = "model." + args_m["layer"]
+        maps = attribute(contrast, xa, None, method, **args_m)
+        dens: dict[int, list[float]] = {}
+        for i, n in enumerate(a5c):
+            for label, sm in mass_per_structure(maps[i], test_set.anatomy[n], STRUCTURES,
+                                                within=test_set.sector[n]).items():
+                dens.setdefault(label, []).append(sm.density)
+        median = {label: float(np.median(v)) for label, v in dens.items() if len(v) >= len(a5c) // 2}
+        ranked = sorted(median, key=median.get, reverse=True)
+        structure_rows.append((method, median, ranked))
+        print(f"{method:20s} LVOT density {median.get(LVOT, float('nan')):.2f}, rank {ranked.index(LVOT) + 1 if LVOT in ranked else '-'}"
+              f" of {len(ranked)}; top: {[STRUCTURES[k] for k in ranked[:3]]}", flush=True)
+
+    report = _markdown(args, load, render_s, train_s, train_set, test_set, acc, pair_acc, len(pick), n_layers,
+                       randomised, rows, len(a5c), float((margin > 0).float().mean()), structure_rows)
+    print(report)
+    if args.markdown:
+        with open(args.markdown, "w", encoding="utf-8") as f:
+            f.write(report)
+    return 0
+
+
+def _rho(value: float, constant: int) -> str:
+    return f"{value:.2f}" + (f" ({constant})" if constant else "")
+
+
+def _markdown(args, load, render_s, train_s, train_set, test_set, acc, pair_acc, n_pick, n_layers, randomised,
+              rows, n_a5c, a5c_pos, structure_rows) -> str:
+    cmd = "python benchmarks/bench_saliency.py " + " ".join(sys.argv[1:])
+    names = [name for name, _ in randomised]
+    lines = [
+        "# Saliency benchmark (issue 6)",
+        "",
+        (f"Command: `{cmd.strip()}` ({platform.machine()}, torch {torch.__version__}, {args.threads} threads; "
+         f"1-min load average at start {load:.1f} on 2 cores: other helpers were running, so timings are upper "
+         "bounds)."),
+        "",
+        (f"Model: SmallFrameCNN (16, 32, 64, 96) + linear head, single grey frames {args.size} px, "
+        f"{len(train_set.labels)} training frames ({args.clips_per_view - max(2, args.clips_per_view // 4)} clips per view, "
+        f"{args.frames_per_clip} frames each, a new synthetic patient per clip), {args.epochs} epochs in {train_s:.0f} s "
+        f"(rendering {render_s:.0f} s). Test: {len(test_set.labels)} frames of unseen patients: accuracy {acc:.3f}, "
+        f"A4C/A5C frames {pair_acc:.3f}."),
+        "",
+        f"## (a) sanity, (b) sector mass, (d) speed: {n_pick} test frames, target = predicted class",
+        "",
+        (f"Spearman rank correlation of |map| (median over samples) between the trained network and copies with "
+         f"the top k of its {n_layers} weighted layers re-initialised (cascading from the output), or all; "
+         "in brackets the samples whose randomised map was constant (no ranking, left out)."),
+        "",
+        "| method | " + " | ".join(f"rho vs {n}" for n in names) + " | passes (all < 0.5) | mass in sector | s / sample |",
+        "|---|" + "---|" * (len(names) + 3),
+    ]
+    for method, sanity, sector, seconds in rows:
+        ok = "yes" if all(v < SANITY_THRESHOLD for v, _ in sanity.values()) else "no"
+        lines.append(f"| {method} | " + " | ".join(_rho(*sanity[n]) for n in names)
+                     + f" | {ok} | {100 * sector:.1f} % | {seconds:.3f} |")
+    lines += [
+        "",
+        (f"## (c) A5C vs A4C: where the A5C-minus-A4C logit comes from ({n_a5c} A5C test frames with the LVOT "
+         f"in view; the margin is positive on {100 * a5c_pos:.0f} %)"),
+        "",
+        ("Attribution density = share of the map's mass in a structure / share of the sector's area it covers "
+         "(1 = no preference), median over frames, inside the scan sector."),
+        "",
+        "| method | LVOT / aorta density | LVOT rank | top three structures (density) |",
+        "|---|---|---|---|",
+    ]
+    for method, median, ranked in structure_rows:
+        top = ", ".join(f"{STRUCTURES[k]} {median[k]:.2f}" for k in ranked[:3])
+        rank = f"{ranked.index(LVOT) + 1} of {len(ranked)}" if LVOT in ranked else "-"
+        lines.append(f"| {method} | {median.get(LVOT, float('nan')):.2f} | {rank} | {top} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,73 @@
+"""Model randomisation and rank correlation for the Adebayo sanity check."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from echo_monai.explain.sanity import (
+    cascading_randomisation,
+    parameterised_layers,
+    randomised_copy,
+    spearman_rank_correlation,
+)
+from echo_monai.networks import SmallFrameCNN
+
+torch.set_num_threads(1)
+
+
+def _net() -> nn.Module:
+    """A network whose weights all differ from their initial values (batch norms included), as if trained."""
+    torch.manual_seed(0)
+    net = nn.Sequential(SmallFrameCNN(1, (4, 8)), nn.Linear(8, 3))
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    return net
+
+
+def _changed(a: nn.Module, b: nn.Module) -> list[str]:
+    pb = dict(b.named_parameters())
+    return [n for n, p in a.named_parameters() if not torch.equal(p, pb[n])]
+
+
+def test_top_layers_are_randomised_from_the_output_down() -> None:
+    net = _net()
+    before = {n: p.clone() for n, p in net.named_parameters()}
+    layers = [n for n, _ in parameterised_layers(net)]
+    assert layers[-1] == "1" and layers[0] == "0.features.0.0"
+    top1 = randomised_copy(net, 1, seed=3)
+    assert _changed(net, top1) == ["1.weight", "1.bias"]
+    top3 = randomised_copy(net, 3, seed=3)
+    changed = {n.rsplit(".", 1)[0] for n in _changed(net, top3)}
+    assert changed == set(layers[-3:])
+    every = randomised_copy(net, None, seed=3)
+    assert len(_changed(net, every)) == len(list(net.parameters()))
+    # the original is untouched, and the same seed gives the same copy
+    assert all(torch.equal(p, before[n]) for n, p in net.named_parameters())
+    assert not _changed(randomised_copy(net, 3, seed=3), top3)
+
+
+def test_cascade_grows_to_all_layers() -> None:
+    net = _net()
+    ks = [k for k, _ in cascading_randomisation(net, steps=3)]
+    assert ks == sorted(ks) and ks[-1] == len(parameterised_layers(net)) and len(ks) == 3
+
+
+def test_spearman_per_sample() -> None:
+    rng = np.random.default_rng(0)
+    a = rng.random((3, 8, 8))
+    b = a.copy()
+    b[1] = -a[1]  # same magnitudes: identical ranking of |map|
+    b[2] = rng.random((8, 8))
+    rho = spearman_rank_correlation(a, b)
+    assert rho[0] == pytest.approx(1.0) and rho[1] == pytest.approx(1.0) and abs(rho[2]) < 0.4
+    signed = spearman_rank_correlation(a, b, absolute=False)
+    assert signed[1] == pytest.approx(-1.0)
+    monotone = spearman_rank_correlation(a[:1], np.exp(a[:1]))  # ranks only: a monotone map gives 1
+    assert monotone[0] == pytest.approx(1.0)
+    assert np.isnan(spearman_rank_correlation(a[:1], np.zeros((1, 8, 8)))[0])
+    with pytest.raises(ValueError, match="same shape"):
+        spearman_rank_correlation(a, a[:, :4])
