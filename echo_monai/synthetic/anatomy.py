@@ -758,11 +758,15 @@ def _subcostal(heart: HeartParams, st: HeartState) -> Scene:
     liver = np.concatenate([np.stack([x, diaphragm_z], axis=-1), np.array([[14.0, 1.2], [-14.0, 1.2]])])
     scene: Scene = [(15, np.array([[-20, 0.02], [20, 0.02], [20, 1.2], [-20, 1.2]]))]
     scene.append((9, liver))
-    # hepatic veins and portal branches: dark tubes and circles in the liver
-    veins = [np.array([[-4.0, 2.5], [-1.5, 4.2], [0.5, top - 1.0]]), np.array([[3.5, 2.2], [2.0, 4.0], [0.8, top - 1.2]])]
-    for v in veins:
-        scene.append((13, tube(v, 0.42, n=16)))
-        scene.append((5, tube(v, 0.3, n=16)))
+    # hepatic veins converging on the IVC (dark, wall-less) and a portal branch (dark with a bright wall)
+    ivc = np.array([-1.5, top - 0.6])
+    for start, bend, radius in (((-5.5, 3.0), (-3.5, 4.8), 0.45), ((1.5, 2.4), (0.2, 4.4), 0.4),
+                                ((5.5, 4.0), (2.0, 5.2), 0.35)):
+        path = _bezier(np.array(start), np.array(bend), ivc, 12)
+        scene.append((5, tube(path, np.linspace(radius * 0.7, radius * 1.3, len(path)), n=16)))
+    portal = np.array([3.5, 2.9])
+    scene.append((13, ellipse(*portal, 0.75, 0.55, 0.3, 24)))
+    scene.append((5, ellipse(*portal, 0.5, 0.35, 0.3, 24)))
     scene.append((16, tube(np.stack([x, diaphragm_z + 0.2], axis=-1), 0.22, n=80)))
     scene.extend(moved)
     return scene

@@ -304,24 +304,23 @@ def draw_overlay(geom: SectorGeometry, lines_left: list[str], lines_right: list[
     for line in lines_left:
         d.text((3, y), line, fill=grey, font=font)
         y += fs + 1
+    # depth scale: a vertical line right of the sector with a tick every cm and a label every 5 cm
+    # (labels go right of the line: overlay pixels inside the sector are dropped)
+    x_scale = w - 3 - int(1.3 * fs)
     y = 2
     for line in lines_right:
         tw = d.textlength(line, font=font)
-        d.text((w - 3 - tw, y), line, fill=grey, font=font)
+        d.text((x_scale - 6 - tw, y), line, fill=grey, font=font)
         y += fs + 1
-    # depth scale: a vertical line right of the sector with a tick every cm and a label every 5 cm
-    x_scale = min(w - 4, int(geom.apex_x + geom.depth_cm * np.sin(geom.half_angle + abs(geom.tilt))
-                             / geom.pixel_cm) + 4)
-    x_scale = max(x_scale, int(w * 0.9))
     y_top = geom.apex_y
     for cm in range(int(geom.depth_cm) + 1):
-        yy = round(y_top + cm * np.cos(0) / geom.pixel_cm)
+        yy = round(y_top + cm / geom.pixel_cm)
         if yy >= h:
             break
         tick = 5 if cm % 5 == 0 else 3
         d.line([(x_scale - tick, yy), (x_scale, yy)], fill=grey)
         if cm % 5 == 0 and cm > 0:
-            d.text((x_scale - tick - fs * 1.2, yy - fs // 2), str(cm), fill=grey, font=_font(max(6, fs - 2)))
+            d.text((x_scale + 2, yy - fs // 2), str(cm), fill=grey, font=_font(max(6, fs - 2)))
     d.line([(x_scale, int(y_top)), (x_scale, min(h - 1, int(y_top + geom.depth_cm / geom.pixel_cm)))], fill=grey // 2)
     # probe orientation marker near the sector's top right edge
     mx = geom.apex_x + 0.55 * geom.depth_cm * np.sin(geom.half_angle) / geom.pixel_cm * 0.35 + 6
