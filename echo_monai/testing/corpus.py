@@ -75,11 +75,13 @@ def valid_cine_frames(n_frames: int = BASE_FRAMES, size: tuple[int, int] = BASE_
 
 
 def _ecg(duration_ms: float, fs: float = 500.0) -> EcgSignal:
-    """One lead, Gaussian QRS complexes every 800 ms (75 bpm), in mV."""
+    """One lead in mV: QRS and T waves every 800 ms (75 bpm), baseline wander and a little noise (a
+    noise-free trace sits exactly on its baseline, which quality checks rightly call clipped)."""
     t = np.arange(int(duration_ms * fs / 1000.0) + 1) / fs
-    beats = np.arange(0.2, t[-1], 0.8)
-    x = sum(1.2 * np.exp(-((t - b) / 0.012) ** 2) + 0.25 * np.exp(-((t - b - 0.3) / 0.05) ** 2) for b in beats)
-    return EcgSignal(signal=np.asarray(x, dtype=np.float32)[None], fs=fs, t0_ms=0.0, channel_names=["II"])
+    x = 0.08 * np.sin(2 * np.pi * 0.25 * t) + np.random.default_rng(7).normal(0.0, 0.015, t.size)
+    for b in np.arange(0.2, t[-1], 0.8):
+        x += 1.2 * np.exp(-((t - b) / 0.012) ** 2) + 0.25 * np.exp(-((t - b - 0.3) / 0.05) ** 2)
+    return EcgSignal(signal=x.astype(np.float32)[None], fs=fs, t0_ms=0.0, channel_names=["II"])
 
 
 def write_valid_cine(path: str | os.PathLike, *, n_frames: int = BASE_FRAMES, size: tuple[int, int] = BASE_SIZE,

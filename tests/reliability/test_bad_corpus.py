@@ -18,7 +18,7 @@ import pytest
 from echo_monai.errors import EchoDataError
 from echo_monai.io.cine import read_cine
 from echo_monai.testing.corpus import BadCase, copy_cines_into_view_tree, write_valid_cine
-from echo_monai.transforms.io import LoadEchoCine
+from echo_monai.transforms.io import LoadEchoCine, LoadEchoCined
 
 CINE_CASES = (
     "truncated_dicom", "no_pixel_data", "wrong_number_of_frames", "corrupt_jpeg_frame",
@@ -77,9 +77,13 @@ def test_read_cine_refuses_each_bad_file_clearly(corpus, fast):
 
 def test_load_echo_cine_refuses_each_bad_file_clearly(corpus):
     loader = LoadEchoCine(grey=True, size=(32, 32))
+    dict_loader = LoadEchoCined(keys="image", grey=True, size=(32, 32))
     for case in _read_cases(corpus):
         with pytest.raises(EchoDataError) as info:
             loader(case.path)
+        _names_file_and_problem(info.value, case)
+        with pytest.raises(EchoDataError) as info:
+            dict_loader({"image": str(case.path), "label": 7})
         _names_file_and_problem(info.value, case)
 
 

@@ -111,3 +111,22 @@ def test_safe_torch_load_reads_plain_weights_and_names_broken_files(tmp_path):
         safe_torch_load(broken)
     with pytest.raises(EchoDataError, match="not found"):
         safe_torch_load(tmp_path / "missing.pt")
+
+
+def test_the_bundles_checkpoint_loader_runs_no_code(tmp_path):
+    # The bundles load their weights with MONAI's CheckpointLoader; it must stay weights-only.
+    import pickle
+
+    from ignite.engine import Engine
+    from monai.handlers import CheckpointLoader
+
+    configs = sorted((REPO / "bundles").rglob("configs/*.json"))
+    assert any('"CheckpointLoader"' in p.read_text() for p in configs)
+    marker = tmp_path / "code_ran"
+    evil = tmp_path / "model.pt"
+    torch.save({"model": _RunsCode(marker)}, evil)
+    engine = Engine(lambda e, b: None)
+    CheckpointLoader(load_path=str(evil), load_dict={"model": torch.nn.Linear(2, 2)}).attach(engine)
+    with pytest.raises(pickle.UnpicklingError):
+        engine.run([0], max_epochs=1)
+    assert not marker.exists()
