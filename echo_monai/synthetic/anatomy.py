@@ -542,8 +542,8 @@ def _plax(heart: HeartParams, st: HeartState) -> Scene:
     # The parasternal plane misses the true apex: the LV looks longer, with near-parallel walls, and its
     # apex usually lies outside the sector on the left.
     heart = replace(heart, lv_length=heart.lv_length * 1.3, apex_power=heart.apex_power + 1.2)
-    base_centre = np.array([1.1, 7.8])
-    ang = np.deg2rad(-4.0)  # apex (left) -> base (right), rising slightly
+    base_centre = np.array([1.0, 6.6])
+    ang = np.deg2rad(-14.0)  # apex (left, deeper) -> base (right, nearer the transducer)
     apex = base_centre - np.array([np.cos(ang), np.sin(ang)]) * heart.lv_length
     lv = lv_shape(heart, apex, ang, c, septal_left=True)
     if lv.normal_septal[1] > 0:  # the septum must be on top (toward the transducer)
@@ -554,8 +554,8 @@ def _plax(heart: HeartParams, st: HeartState) -> Scene:
     ann_r = ao_r * 0.75
     # aortic valve just right of the LVOT, the root and ascending aorta rising slightly to the right
     av = lv.hinge_septal + ax * 0.35 + nsep * 0.15
-    root = av + np.array([1.5, -0.3])
-    asc = root + np.array([2.4, -0.45])
+    root = av + _unit(ax + 0.15 * nsep) * 1.5
+    asc = root + _unit(ax + 0.2 * nsep) * 2.4
     aml_hinge = av - nsep * ann_r  # aorto-mitral continuity
     # LA: from the mitral annulus (anterior leaflet hinge .. posterior hinge) toward the right
     la_wall, la_cav, _ = _atrium(aml_hinge, hp, _unit(ax + np.array([0.0, 0.25])), heart.la_length * 0.9 * (1 + 0.08 * at),

@@ -33,7 +33,7 @@ ECG_FORMS = ("waveform", "burned_sweep", "burned_review", "none")
 _DEPTH = {"PLAX": (13, 17), "PSAX-ves": (12, 16), "PSAX-base": (13, 16), "PSAX-mid": (13, 17),
           "PSAX-apical": (12, 16), "A2C": (15, 19), "A3C": (15, 19), "A4C": (15, 19), "A5C": (15, 19),
           "Suprasternal": (12, 16), "Subcostal": (16, 20)}
-_HALF_ANGLE = {"Suprasternal": (38, 45), "Subcostal": (36, 45), "PLAX": (34, 45)}
+_HALF_ANGLE = {"Suprasternal": (38, 45), "Subcostal": (36, 45), "PLAX": (38, 45)}
 _VENDORS = ("SYNTHOSOUND S7", "ECHOSIM V5", "FAKESCAN CX50", "PSEUDO-US E9", "SIMULUS EPIQ")
 _PROBES = ("S5-1 sim", "M5Sc sim", "X5-1 sim", "P4-2 sim")
 
