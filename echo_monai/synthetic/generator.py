@@ -66,7 +66,12 @@ def random_settings(view: str, rng: np.random.Generator, *, n_frames: int = 48, 
     """Draw the acquisition settings of a clip of ``view``."""
     lo, hi = _DEPTH[view]
     form = ecg_form or str(rng.choice(ECG_FORMS, p=[0.35, 0.25, 0.25, 0.15]))
-    hr = heart_rate_bpm if heart_rate_bpm is not None else float(np.clip(rng.lognormal(np.log(72), 0.2), 45, 150))
+    if heart_rate_bpm is not None:
+        hr = float(heart_rate_bpm)
+    elif rng.random() < 0.2:  # the extremes occur (bradycardia, tachycardia) and must be covered
+        hr = float(rng.uniform(45, 150))
+    else:
+        hr = float(np.clip(rng.lognormal(np.log(72), 0.2), 45, 150))
     return ClipSettings(
         view=view, n_frames=n_frames, height=int(size[0]), width=int(size[1]),
         fps=float(rng.uniform(25, 80)), irregular_frames=bool(rng.random() < 0.15),
@@ -156,9 +161,12 @@ def render_clip(settings: ClipSettings, heart: HeartParams) -> SyntheticClip:
     times = _frame_times(s.n_frames, s.fps, s.irregular_frames)
     clip_s = float(times[-1]) / 1000.0
     pre_s, post_s = 2.5, 1.5  # ECG before the first frame (a sweep screen needs history) and after the last
+    # leads differ: some traces are inverted or have T waves as tall as the R wave
     ecg = synthetic_ecg(pre_s + clip_s + post_s, 500.0, s.heart_rate_bpm, rr_std=s.rr_std,
                         ectopic_prob=s.ectopic_prob, noise_mv=float(rng.uniform(0.005, 0.03)),
-                        baseline_wander_mv=float(rng.uniform(0.0, 0.15)), rng=rng)
+                        baseline_wander_mv=float(rng.uniform(0.0, 0.15)),
+                        t_wave_scale=float(rng.choice([1.0, 1.0, 1.0, 0.6, 1.8, 2.5])),
+                        invert=bool(rng.random() < 0.08), rng=rng)
     t0_ms = -pre_s * 1000.0
     r_ms = ecg.r_times_s * 1000.0 + t0_ms
     te_ms = ecg.t_end_s * 1000.0 + t0_ms
