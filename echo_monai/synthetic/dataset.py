@@ -35,7 +35,7 @@ from pydicom.uid import generate_uid
 from echo_monai.errors import EchoDataError
 from echo_monai.io.dicom_write import write_ecg_waveform_dicom, write_echo_dicom
 from echo_monai.io.types import EcgSignal
-from echo_monai.synthetic.anatomy import HeartParams, random_heart
+from echo_monai.synthetic.anatomy import ANATOMY_LABELS, HeartParams, random_heart
 from echo_monai.synthetic.generator import SyntheticClip, random_settings, render_clip
 from echo_monai.synthetic.identity import fake_patient
 from echo_monai.views import VIEW_NAMES, view_index
@@ -355,8 +355,13 @@ def _summary(datalist: dict, settings: dict) -> str:
               "", ("Truth files (`truth/<clip>.npz`): frame_times_ms, r_times_ms, t_end_times_ms, ed_frames, "
               "es_frames, view_index, heart_rate_bpm, anatomy (labels in "
               "`echo_monai.synthetic.anatomy.ANATOMY_LABELS`), sector_mask, ecg_mv/ecg_fs/ecg_t0_ms; A4C also "
-              "wall_mask, segments (1..6 = AHA 3, 9, 14, 16, 12, 6), infarcted."), ""]
-    return "\n".join(lines)
+              "wall_mask, segments (1..6 = AHA 3, 9, 14, 16, 12, 6), infarcted."), "",
+              ("ECG forms: `waveform` (WaveformSequence in the cine, or a separate ECG object named in "
+               "`ecg_file`; some also carry RWaveTimeVector), `burned_sweep` / `burned_review` (RGB frames with "
+               "the trace in a strip below the sector and an ultrasound region of data type 10), `none`."), "",
+              "| anatomy label | structure |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in ANATOMY_LABELS.items()]
+    return "\n".join(lines) + "\n"
 
 
 def _figure(previews: list[dict], path: Path) -> None:
