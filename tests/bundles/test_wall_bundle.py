@@ -302,3 +302,18 @@ def test_two_process_gloo_training(wall_dataset, tmp_path):
                 configs=["train.json", "multi_gpu_train.json"], bundle_root=root, torchrun=2, timeout=300)
     state = torch.load(root / "models" / "model.pt", map_location="cpu", weights_only=True)
     assert not any(k.startswith("module.") for k in state)  # saved unwrapped, loadable without DDP
+
+
+@pytest.mark.slow
+def test_wall_demo_trains_evaluates_and_reports(synthetic_a4c, tmp_path):
+    from echo_monai.inference.wall_demo import run_wall_demo
+
+    result = run_wall_demo(synthetic_a4c, tmp_path / "demo", quick=True, seed=1)
+    assert result["epochs"] == 2
+    assert set(result["metrics"]) >= {"val_mean_dice", "val_hd95_mm"}
+    assert 0.0 <= result["metrics"]["val_mean_dice"] <= 1.0
+    for key in ("metrics.csv", "summary.json", "recordings.csv", "overlay"):
+        assert Path(result["paths"][key]).is_file()
+    text = "\n".join(result["summary_lines"])
+    assert f"wall Dice {result['metrics']['val_mean_dice']:.3f}" in text
+    assert "quick mode" in text
