@@ -16,8 +16,19 @@ from pathlib import Path
 import numpy as np
 from pydicom import dcmread
 from pydicom.dataset import Dataset
+from pydicom.encaps import generate_frames
 from pydicom.errors import InvalidDicomError
 from pydicom.pixels import apply_color_lut, get_decoder
+from pydicom.uid import (
+    JPEG2000,
+    JPEG2000Lossless,
+    JPEGBaseline8Bit,
+    JPEGExtended12Bit,
+    JPEGLossless,
+    JPEGLosslessSV1,
+    JPEGLSLossless,
+    JPEGLSNearLossless,
+)
 
 from echo_monai.errors import EchoDataError
 from echo_monai.io.dicom_codes import REGION_DATA_TISSUE, UNITS_CM
@@ -25,6 +36,10 @@ from echo_monai.io.dicom_fast import can_decode_fast, decode_jpeg_baseline_frame
 from echo_monai.io.ecg_dicom import read_dicom_ecg
 from echo_monai.io.frames import convert_frames, to_rgb
 from echo_monai.io.types import EchoCine, UltrasoundRegion
+
+#: Transfer syntaxes whose frames end with an FFD9 marker (JPEG EOI, JPEG-LS EOI, JPEG 2000 EOC).
+_JPEG_FAMILY = frozenset({JPEG2000, JPEG2000Lossless, JPEGBaseline8Bit, JPEGExtended12Bit, JPEGLossless, JPEGLosslessSV1,
+                          JPEGLSLossless, JPEGLSNearLossless})
 
 __all__ = ["cine_metadata", "frame_times_ms", "open_dicom", "read_echo_cine", "ultrasound_regions"]
 
@@ -38,6 +53,10 @@ def open_dicom(path: str | os.PathLike, *, stop_before_pixels: bool = False) -> 
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             ds = dcmread(path, stop_before_pixels=stop_before_pixels)
+            # pydicom converts raw elements lazily: a corrupt value representation would otherwise raise
+            # later, from whichever reader touches it first.
+            for _ in ds.iterall():
+                pass
         for warning in caught:
             if "End of file reached" in str(warning.message):  # cut inside the encapsulated pixel data
                 raise EchoDataError(path, f"DICOM file is truncated ({warning.message})".replace(str(path), "file"))
@@ -158,8 +177,32 @@ def _check_decodable(ds: Dataset, path: Path) -> None:
         raise EchoDataError(path, f"no installed decoder for {ts.name} (needs one of: {missing})")
 
 
+def _check_pixel_data(ds: Dataset, n_frames: int, path: Path) -> None:
+    """Refuse pixel data that cannot hold ``n_frames`` frames, before anything is allocated for them."""
+    ts = ds.file_meta.TransferSyntaxUID
+    if ts.is_encapsulated:
+        try:
+            encoded = list(generate_frames(ds.PixelData, number_of_frames=n_frames))
+        except Exception as exc:  # pydicom raises ValueError/struct.error on a broken item structure
+            raise EchoDataError(path, f"encapsulated pixel data is truncated or corrupt ({exc})") from exc
+        if len(encoded) != n_frames:
+            raise EchoDataError(path, f"NumberOfFrames is {n_frames} but the pixel data holds {len(encoded)} frames")
+        if ts in _JPEG_FAMILY:
+            for i, frame in enumerate(encoded):
+                # Decoders fill a frame cut before its end-of-image marker with grey instead of failing.
+                if not frame.rstrip(b"\x00").endswith(b"\xff\xd9"):
+                    raise EchoDataError(path, f"JPEG frame {i} is truncated (no end-of-image marker)")
+        return
+    bits = int(ds.get("BitsAllocated", 8))
+    frame_bytes = int(ds.Rows) * int(ds.Columns) * int(ds.get("SamplesPerPixel", 1)) * bits // 8
+    held = len(ds.PixelData) // max(frame_bytes, 1)
+    if held < n_frames:
+        raise EchoDataError(path, f"pixel data is truncated: NumberOfFrames is {n_frames} but it holds {held} frames")
+
+
 def _reference_frames(ds: Dataset, n_frames: int, path: Path) -> np.ndarray:
     """All frames through ``pixel_array``: uint8 (T, H, W) or (T, H, W, 3) RGB, bright = echo."""
+    _check_pixel_data(ds, n_frames, path)
     try:
         arr = ds.pixel_array  # pydicom 3 returns RGB for YBR sources
     except Exception as exc:  # any decoder failure on bad pixel data
@@ -212,6 +255,18 @@ def read_echo_cine(
     """
     path = Path(path)
     ds = open_dicom(path)
+    try:
+        return _read_dataset(ds, path, grey=grey, size=size, fast=fast, workers=workers,
+                             ecg_search_dir=ecg_search_dir, with_ecg=with_ecg)
+    except EchoDataError:
+        raise
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError, OverflowError) as exc:
+        # Header values of the wrong type or multiplicity (e.g. NumberOfFrames "6\\7") surface here.
+        raise EchoDataError(path, f"malformed DICOM header value ({type(exc).__name__}: {exc})") from exc
+
+
+def _read_dataset(ds: Dataset, path: Path, *, grey: bool | None, size: tuple[int, int] | None, fast: bool,
+                  workers: int | None, ecg_search_dir: str | os.PathLike | None, with_ecg: bool) -> EchoCine:
     if "PixelData" not in ds:
         kind = ds.get("SOPClassUID")
         # pydicom stops quietly at the end of a cut file: an image header without pixels means truncation.
@@ -222,6 +277,8 @@ def read_echo_cine(
         if keyword not in ds:
             raise EchoDataError(path, f"image without {keyword}")
     value = ds.get("NumberOfFrames")
+    if isinstance(value, (list, tuple)) or (hasattr(value, "__len__") and not isinstance(value, (str, int))):
+        raise EchoDataError(path, f"NumberOfFrames must be one number, got {value!r}")
     n_frames = 1 if value in (None, "") else int(value)  # absent or empty: a single-frame image
     if n_frames <= 0:
         raise EchoDataError(path, "the image has zero frames")

@@ -34,28 +34,13 @@ from echo_monai.testing.fuzz import (
 BUDGET = FuzzBudget(seconds=10.0, peak_mb=256.0)
 FUZZ = settings(max_examples=120, deadline=timedelta(seconds=20), derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-# Findings already reported, each pinned by a deterministic xfail test below; the fuzz run still fails on
-# anything else.
-KNOWN_FINDINGS = (
-    "TypeError escaped: int() argument must be",
-    "TypeError escaped: float() argument must be",
-    "NotImplementedError escaped: Unknown Value Representation",
-)
 _WORKDIR = tempfile.mkdtemp(prefix="echo_fuzz_")
-
-
-def _check_known(fn, *args) -> None:
-    try:
-        fn(*args)
-    except PropertyViolation as exc:
-        if not any(k in str(exc) for k in KNOWN_FINDINGS):
-            raise
 
 
 @FUZZ
 @given(data=dicom_byte_mutations(base_cine_bytes()))
 def test_dicom_reader_survives_mutated_bytes(data):
-    _check_known(check_dicom_bytes, data, _WORKDIR, BUDGET)
+    check_dicom_bytes(data, _WORKDIR, BUDGET)
 
 
 @FUZZ
@@ -63,7 +48,7 @@ def test_dicom_reader_survives_mutated_bytes(data):
 def test_dicom_reader_survives_mutated_tag_values(changes):
     data = apply_tag_mutations(base_cine_bytes(), changes)
     if data is not None:
-        _check_known(check_dicom_bytes, data, _WORKDIR, BUDGET)
+        check_dicom_bytes(data, _WORKDIR, BUDGET)
 
 
 @settings(FUZZ, max_examples=150)
@@ -87,10 +72,6 @@ def test_the_fuzz_checks_can_fail():
 # ---- findings of the fuzzing, pinned as single deterministic inputs (code owned elsewhere) ----
 
 
-@pytest.mark.xfail(strict=True, reason="io/dicom_read.py read_echo_cine line ~247 `int(value)` on a multi-valued "
-                   "NumberOfFrames ('6\\\\7') raises TypeError; frame_times_ms `float(frame_time)` and "
-                   "ecg_dicom.waveform_group_to_ecg `int(NumberOfWaveformChannels)` likewise; fix: refuse VM > 1 "
-                   "with EchoDataError")
 def test_multi_valued_number_of_frames_is_a_clear_error(tmp_path):
     path = write_valid_cine(tmp_path / "multi.dcm", n_frames=6, ecg=False, tag=21)
     ds = pydicom.dcmread(path)
@@ -100,9 +81,6 @@ def test_multi_valued_number_of_frames_is_a_clear_error(tmp_path):
         read_echo_cine(path)
 
 
-@pytest.mark.xfail(strict=True, reason="io/dicom_read.py open_dicom: pydicom converts raw elements lazily, so a "
-                   "corrupt VR ('L\\x83' for Manufacturer) raises NotImplementedError later, from cine_metadata's "
-                   "ds.get; fix: convert every element inside open_dicom's try (e.g. list(ds.iterall()))")
 def test_corrupt_value_representation_is_a_clear_error(tmp_path):
     path = write_valid_cine(tmp_path / "vr.dcm", n_frames=6, ecg=False, tag=22)
     raw = path.read_bytes()

@@ -58,8 +58,9 @@ def test_plot_gating_writes_only_its_figures(tiny_dataset, script, tmp_path):
     out = tmp_path / "figs"
     assert _quiet(script, "plot_gating", [*map(str, cines), "--out", str(out)]) == 0
     assert _tree_hashes(tiny_dataset) == before
-    written = {p.name for p in out.iterdir()}
+    written = {p.name for p in out.glob("*.png")}
     assert written and written <= {f"{c.name}_gating.png" for c in cines}  # a clip that cannot be gated is skipped
+    assert {p.name for p in out.iterdir()} - written == {"skipped.csv", "report.json", ".echo_monai_output.json"}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["figs"]
 
 
