@@ -46,7 +46,14 @@ _UNITS_SECONDS = 4
 _MAX_DETECTION_FRAMES = 16  # frames sampled to find the trace colour and bounds
 _GAP_MIN_COLS = 3  # narrower empty runs are cursor occlusions, not a sweep's erase gap
 _MAX_INTERP_GAP_MS = 60.0  # longer holes in the recovered trace are not bridged for R detection
-_SPP_AGREEMENT = 0.03  # relative difference tolerated between cursor-measured and declared s/px
+_MIN_TRACE_S = 0.3  # shorter than the shortest RR interval: no cycle can be shown
+_DETECT_MIN_S = 1.5  # shorter traces are padded with their baseline for the R-peak detector
+_SPP_AGREEMENT = 0.03
+_SPP_RANGE_S = (
+    0.0005,
+    0.06,
+)  # time per pixel of real ECG displays (50 mm/s on a fine screen ... tiny images)
+_MAX_STRIP_FRACTION = 0.3  # a trace strip is at most this fraction of the image height  # relative difference tolerated between cursor-measured and declared s/px
 
 
 @dataclass
@@ -183,12 +190,20 @@ def _find_trace_components(sample: np.ndarray, color: np.ndarray, min_width: int
         coverage = np.count_nonzero(per_col) / width
         height = int(ys.max() - ys.min() + 1)
         thin = float(np.median(per_col[per_col > 0])) <= max(3.0, 0.35 * height)
-        if coverage < 0.5 or not thin or height > 0.5 * sample.shape[1]:
+        if coverage < 0.5 or not thin or height > _MAX_STRIP_FRACTION * sample.shape[1]:
             continue
         # Bounds of everything connected to it in any frame (R spikes, the sweep's newest data, cursor).
         ulab = np.bincount(union_labels[ys, xs]).argmax()
         uy, ux = np.nonzero((union_labels == ulab) & hit.any(axis=0))
         bounds = (int(ux.min()), int(uy.min()), int(ux.max()), int(uy.max()))
+        if uy.max() - uy.min() + 1 > _MAX_STRIP_FRACTION * sample.shape[1]:
+            continue
+        if _is_white(color):
+            # Only colour tells a coloured trace from tissue; a white one must at least be drawn on black,
+            # not on speckle (a bright tissue edge inside the sector is thin and wide too).
+            box = sample[:, bounds[1] : bounds[3] + 1, bounds[0] : bounds[2] + 1].max(axis=-1)
+            if np.median(box[~hit[:, bounds[1] : bounds[3] + 1, bounds[0] : bounds[2] + 1]]) > 30:
+                continue
         out.append(_TraceCandidate(color=color, bounds=bounds, score=width * coverage))
     return out
 
@@ -471,8 +486,12 @@ def _read_trace(
                 f"cursor motion gives {spp_ms / 1000.0:.5f} s/px but the trace region declares "
                 f"{declared_spp:.5f} s/px ({100 * rel:.0f} % apart); using the cursor motion"
             )
-    if kind == "sweep" and w * spp_ms < 0.5 * (t_rel[-1] + 1e-9) / max(1, n_frames - 1):
-        raise ECGError(where, "the sweep is faster than the frame rate can follow")
+    if not _SPP_RANGE_S[0] <= spp_ms / 1000.0 <= _SPP_RANGE_S[1]:
+        raise ECGError(
+            where,
+            f"the cursor motion gives {spp_ms / 1000.0:.4f} s per pixel, outside the "
+            f"{_SPP_RANGE_S[0]}-{_SPP_RANGE_S[1]} s/px of ECG displays: not an ECG trace",
+        )
 
     # One row per column, in absolute (sweep-unwrapped) column units k; a column k is centred at time
     # (k - a) / b after the first frame.
@@ -520,13 +539,19 @@ def _read_trace(
     real = nearest <= max(_MAX_INTERP_GAP_MS / 2.0, 1.5 * spp_ms)
     coverage = float(np.mean(real))
     duration_s = (t_grid[-1] - t_grid[0]) / 1000.0
-    if duration_s < 1.0:
+    if duration_s < _MIN_TRACE_S:
         raise ECGError(
             where, f"the burned-in ECG covers only {duration_s:.2f} s, less than one cardiac cycle"
         )
 
-    peaks = detect_r_peaks(sig, fs_out)
-    idx = peaks.indices[real[peaks.indices]] if peaks.indices.size else peaks.indices
+    # A review trace of a short clip can be shorter than the detector's analysis window: pad it with its
+    # baseline (a flat line holds no beats) and drop anything found in the padding.
+    pad = max(0, int(np.ceil((_DETECT_MIN_S - duration_s) / 2.0 * fs_out)))
+    padded = np.pad(sig, pad, mode="constant", constant_values=float(np.median(sig)))
+    peaks = detect_r_peaks(padded, fs_out)
+    idx = peaks.indices - pad
+    idx = idx[(idx >= 0) & (idx < sig.shape[0])]
+    idx = idx[real[idx]]
     if idx.size == 0:
         raise ECGError(where, "no R wave found in the burned-in ECG")
     if idx.size == 1:

@@ -174,6 +174,17 @@ def test_grey_only_frames_have_no_trace():
         read_burned_in_trace(frames, np.arange(20) * 33.0, path="grey.dcm")
 
 
+def test_bright_tissue_line_in_a_grey_cine_is_not_a_trace():
+    # A thin, wide, moving white structure inside the sector (e.g. the pericardium) on speckle.
+    rng = np.random.default_rng(1)
+    frames = _fan_frames(30, 160, 200, rng)
+    for f in range(30):
+        row = 100 + int(np.rint(3 * np.sin(2 * np.pi * f / 20)))
+        frames[f, row : row + 2, 40:160] = 255
+    with pytest.raises(ECGError, match="no burned-in ECG trace"):
+        read_burned_in_trace(frames, np.arange(30) * 33.0)
+
+
 def test_frozen_cursor_is_rejected():
     frames, times, _, _ = _cine("review", seed=8, n=30)
     still = np.repeat(frames[10:11], 30, axis=0)  # e.g. an export of one repeated frame
