@@ -1,9 +1,10 @@
-"""Dataset converters: view folder trees, HMC-QU and CAMUS into MONAI datalists and NIfTI pairs.
+"""Dataset converters: view folder trees, HMC-QU, CAMUS and synthetic A4C into datalists and NIfTI pairs.
 
 Each converter writes only under its output folder (never into an input), atomically, with a
 ``report.json`` and ``skipped.csv`` saying what was left out and why; outputs carry no patient
 identifiers and splits never put one patient in two of them. The command-line front ends are
-``data_scripts/prepare_view_dataset.py``, ``prepare_hmcqu.py`` and ``prepare_camus.py``.
+``data_scripts/prepare_view_dataset.py``, ``prepare_hmcqu.py``, ``prepare_camus.py`` and
+``prepare_wall_dataset.py``.
 
 Names are imported on first use, so ``echo_monai.datasets.splits`` does not pull in OpenCV or openpyxl.
 """
@@ -21,6 +22,7 @@ _EXPORTS = {
     "prepare_camus": "echo_monai.datasets.camus",
     "read_camus_image": "echo_monai.datasets.camus",
     "read_metaimage": "echo_monai.datasets.metaimage",
+    "prepare_wall_dataset": "echo_monai.datasets.wall",
     "split_items": "echo_monai.datasets.splits",
     "assign_groups": "echo_monai.datasets.splits",
     "patient_key": "echo_monai.datasets.splits",
