@@ -11,7 +11,11 @@ patient per clip), then measures for each Captum method:
     apart;
 (d) seconds per explained sample (batch of one, median over the test samples).
 
-Run:  python benchmarks/bench_saliency.py [--clips-per-view 28] [--size 64] [--epochs 20] [--markdown PATH]
+Two conditions: frames with everything outside the scan sector set to black (what a pipeline that masks
+the sector feeds the network), and frames as rendered, with the burned-in vendor text, probe name and
+depth scale beside the sector - a shortcut a network can learn, since the depth range depends on the view.
+
+Run:  python benchmarks/bench_saliency.py [--clips-per-view 24] [--epochs 8] [--markdown PATH] [--cache DIR]
 """
 
 from __future__ import annotations
@@ -29,8 +33,8 @@ from torch import nn
 
 from echo_monai.explain.anatomy import mass_inside, mass_per_structure
 from echo_monai.explain.attribution import METHODS, ClassContrast, attribute
-from echo_monai.explain.sanity import cascading_randomisation, randomised_copy, spearman_rank_correlation
-from echo_monai.networks import SmallFrameCNN
+from echo_monai.explain.sanity import cascading_randomisation, spearman_rank_correlation
+from echo_monai.networks import GatedSpatioTemporalNet, SmallFrameCNN
 from echo_monai.synthetic import ANATOMY_LABELS, random_heart, random_settings, render_clip
 from echo_monai.views import VIEW_NAMES
 
@@ -45,6 +49,10 @@ class Frames:
     labels: np.ndarray  # (N,) view index
     anatomy: np.ndarray  # (N, H, W) uint8
     sector: np.ndarray  # (N, H, W) bool
+
+    def masked(self) -> Frames:
+        """The frames with everything outside the scan sector black."""
+        return Frames(self.images * self.sector, self.labels, self.anatomy, self.sector)
 
 
 def render_frames(clips_per_view: int, frames_per_clip: int, size: int, seed: int) -> tuple[Frames, Frames]:
@@ -128,55 +136,68 @@ def per_sample_seconds(model: nn.Module, x: torch.Tensor, target: torch.Tensor, 
     return float(np.median(times))
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--clips-per-view", type=int, default=28)
-    ap.add_argument("--frames-per-clip", type=int, default=4)
-    ap.add_argument("--size", type=int, default=64)
-    ap.add_argument("--epochs", type=int, default=20)
-    ap.add_argument("--explain-per-view", type=int, default=3, help="test frames per view for (a), (b), (d)")
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--markdown", default=None, help="write the results as markdown to this file")
-    args = ap.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    load = os.getloadavg()[0]
+def _rho(value: float, constant: int) -> str:
+    return f"{value:.2f}" + (f" ({constant})" if constant else "")
 
-    t0 = time.perf_counter()
-    train_set, test_set = render_frames(args.clips_per_view, args.frames_per_clip, args.size, args.seed)
-    render_s = time.perf_counter() - t0
-    print(f"rendered {len(train_set.labels)} training / {len(test_set.labels)} test frames in {render_s:.0f} s")
+
+@dataclass
+class ConditionResult:
+    name: str
+    train_s: float
+    accuracy: float
+    pair_accuracy: float
+    n_explained: int
+    n_layers: int
+    randomised: list[str]
+    rows: list  # (method, {randomised name: (median rho, n constant)}, sector share, s / sample)
+    n_a5c: int
+    a5c_positive: float
+    structure_rows: list  # (method, {label: median density}, labels ranked)
+
+
+def run_condition(name: str, train_set: Frames, test_set: Frames, args: argparse.Namespace) -> ConditionResult:
     model = make_model()
-    train_s = train(model, train_set, args.epochs, args.seed)
+    cache = None if args.cache is None else os.path.join(
+        args.cache, f"saliency_{name}_{args.clips_per_view}x{args.frames_per_clip}_{args.size}px_{args.epochs}ep_s{args.seed}.pt")
+    if cache is not None and os.path.isfile(cache):
+        model.load_state_dict(torch.load(cache, weights_only=True))
+        model.eval()
+        train_s = float("nan")
+    else:
+        train_s = train(model, train_set, args.epochs, args.seed)
+        if cache is not None:
+            os.makedirs(args.cache, exist_ok=True)
+            torch.save(model.state_dict(), cache)
     acc, pair_acc = accuracy(model, test_set)
-    print(f"trained in {train_s:.0f} s: test accuracy {acc:.3f}, A4C/A5C {pair_acc:.3f}")
+    print(f"[{name}] trained in {train_s:.0f} s: test accuracy {acc:.3f}, A4C/A5C {pair_acc:.3f}", flush=True)
 
-    # Explained samples: the first few test frames of every view, target = predicted class.
-    pick = np.concatenate([np.flatnonzero(test_set.labels == v)[:: max(1, args.frames_per_clip)][: args.explain_per_view]
-                           for v in range(len(VIEW_NAMES))])
+    # Explained samples: one frame from each of the first test clips of every view; target = predicted class.
+    pick = np.concatenate([np.flatnonzero(test_set.labels == v)[args.frames_per_clip // 2:: args.frames_per_clip]
+                           [: args.explain_per_view] for v in range(len(VIEW_NAMES))])
     x = torch.from_numpy(test_set.images[pick])[:, None]
+    sector = torch.from_numpy(test_set.sector[pick])
     with torch.no_grad():
         target = model(x).argmax(1)
     randomised = [(f"top {k}", m) for k, m in cascading_randomisation(model, steps=3, seed=args.seed)]
-    randomised.append(("all", randomised_copy(model, None, args.seed)))
-    n_layers = int(randomised[-2][0].split()[1])
+    n_layers = int(randomised[-1][0].split()[1])
+    randomised[-1] = ("all", randomised[-1][1])
 
     rows = []
     for method in METHODS:
         maps = explain(model, x, target, method)
         sanity = {}
-        for name, m in randomised:
-            rho = spearman_rank_correlation(maps, explain(m, x, target, method))
+        for rname, m in randomised:
+            rho = spearman_rank_correlation(maps, explain(m, x, target, method), within=sector)
             finite = rho[np.isfinite(rho)]
-            sanity[name] = (float(np.median(finite)) if finite.size else float("nan"), int(rho.size - finite.size))
-        sector = float(np.nanmedian([mass_inside(maps[i], test_set.sector[pick[i]]) for i in range(len(pick))]))
+            sanity[rname] = (float(np.median(finite)) if finite.size else float("nan"), int(rho.size - finite.size))
+        share = float(np.nanmedian([mass_inside(maps[i], sector[i]) for i in range(len(pick))]))
         seconds = per_sample_seconds(model, x, target, method)
-        rows.append((method, sanity, sector, seconds))
-        print(f"{method:20s} spearman {sanity}  sector {sector:.3f}  {seconds:.3f} s/sample", flush=True)
+        rows.append((method, sanity, share, seconds))
+        print(f"[{name}] {method:20s} spearman {sanity}  sector {share:.3f}  {seconds:.3f} s/sample", flush=True)
 
-    # (c) A5C test frames: what separates A5C from A4C?
+    # (c) A5C test frames with the LVOT in view: what separates A5C from A4C?
     a5c = np.flatnonzero((test_set.labels == VIEW_NAMES.index("A5C"))
-                         & ((test_set.anatomy == LVOT).reshape(len(test_set.labels), -1).any(axis=1)))
+                         & (test_set.anatomy == LVOT).reshape(len(test_set.labels), -1).any(axis=1))
     xa = torch.from_numpy(test_set.images[a5c])[:, None]
     contrast = ClassContrast(model, VIEW_NAMES.index("A5C"), VIEW_NAMES.index("A4C"))
     with torch.no_grad():
@@ -191,15 +212,69 @@ def main(argv: list[str] | None = None) -> int:
         for i, n in enumerate(a5c):
             for label, sm in mass_per_structure(maps[i], test_set.anatomy[n], STRUCTURES,
                                                 within=test_set.sector[n]).items():
-                dens.setdefault(label, []).append(sm.density)
-        median = {label: float(np.median(v)) for label, v in dens.items() if len(v) >= len(a5c) // 2}
+                if np.isfinite(sm.density):
+                    dens.setdefault(label, []).append(sm.density)
+        # Structures present in at least half of the frames, so one lucky frame does not rank first.
+        median = {label: float(np.median(v)) for label, v in dens.items() if len(v) >= max(1, len(a5c) // 2)}
         ranked = sorted(median, key=median.get, reverse=True)
         structure_rows.append((method, median, ranked))
-        print(f"{method:20s} LVOT density {median.get(LVOT, float('nan')):.2f}, rank {ranked.index(LVOT) + 1 if LVOT in ranked else '-'}"
-              f" of {len(ranked)}; top: {[STRUCTURES[k] for k in ranked[:3]]}", flush=True)
+        rank = ranked.index(LVOT) + 1 if LVOT in ranked else "-"
+        print(f"[{name}] {method:20s} LVOT density {median.get(LVOT, float('nan')):.2f}, rank {rank} of "
+              f"{len(ranked)}; top: {[STRUCTURES[k] for k in ranked[:3]]}", flush=True)
+    return ConditionResult(name, train_s, acc, pair_acc, len(pick), n_layers, [r for r, _ in randomised], rows,
+                           len(a5c), float((margin > 0).float().mean()), structure_rows)
 
-    report = _markdown(args, load, render_s, train_s, train_set, test_set, acc, pair_acc, len(pick), n_layers,
-                       randomised, rows, len(a5c), float((margin > 0).float().mean()), structure_rows)
+
+def video_timing(size: int, frames: int, repeats: int, seed: int) -> list[tuple[str, float]]:
+    """Seconds per clip per method for the bundle's video network (untrained: timing only)."""
+    torch.manual_seed(seed)
+    net = GatedSpatioTemporalNet(1, len(VIEW_NAMES)).eval()
+    x = torch.rand(1, 1, frames, size, size)
+    out = []
+    for method in METHODS:
+        extra = method_args(method)
+        if "layer" in extra:
+            extra["layer"] = "frames.encoder.features.5"
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            attribute(net, x, 0, method, **extra)
+            times.append(time.perf_counter() - start)
+        out.append((method, float(np.median(times))))
+        print(f"[video] {method:20s} {out[-1][1]:.2f} s/clip", flush=True)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--clips-per-view", type=int, default=24)
+    ap.add_argument("--frames-per-clip", type=int, default=4)
+    ap.add_argument("--size", type=int, default=64)
+    ap.add_argument("--epochs", type=int, default=8)
+    ap.add_argument("--explain-per-view", type=int, default=3, help="test clips per view for (a), (b), (d)")
+    ap.add_argument("--conditions", default="masked,raw", help="comma-separated: masked (sector only), raw")
+    ap.add_argument("--video-frames", type=int, default=16, help="clip length for the video timing (0: skip)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--cache", default=None, help="folder to keep / reuse the trained weights")
+    ap.add_argument("--markdown", default=None, help="write the results as markdown to this file")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    load = os.getloadavg()[0]
+
+    t0 = time.perf_counter()
+    train_set, test_set = render_frames(args.clips_per_view, args.frames_per_clip, args.size, args.seed)
+    render_s = time.perf_counter() - t0
+    print(f"rendered {len(train_set.labels)} training / {len(test_set.labels)} test frames in {render_s:.0f} s",
+          flush=True)
+    results = []
+    for name in args.conditions.split(","):
+        if name not in ("masked", "raw"):
+            raise SystemExit(f"unknown condition {name!r}: use masked and/or raw")
+        tr, te = (train_set.masked(), test_set.masked()) if name == "masked" else (train_set, test_set)
+        results.append(run_condition(name, tr, te, args))
+    video = video_timing(args.size, args.video_frames, 3, args.seed) if args.video_frames > 0 else []
+    report = _markdown(args, argv, load, render_s, len(train_set.labels), len(test_set.labels), results, video)
     print(report)
     if args.markdown:
         with open(args.markdown, "w", encoding="utf-8") as f:
@@ -207,14 +282,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _rho(value: float, constant: int) -> str:
-    return f"{value:.2f}" + (f" ({constant})" if constant else "")
+_CONDITION_TITLE = {
+    "masked": "frames masked to the scan sector",
+    "raw": "frames as rendered (burned-in text and depth scale outside the sector)",
+}
 
 
-def _markdown(args, load, render_s, train_s, train_set, test_set, acc, pair_acc, n_pick, n_layers, randomised,
-              rows, n_a5c, a5c_pos, structure_rows) -> str:
-    cmd = "python benchmarks/bench_saliency.py " + " ".join(sys.argv[1:])
-    names = [name for name, _ in randomised]
+def _markdown(args, argv, load, render_s, n_train, n_test, results, video) -> str:
+    cmd = "python benchmarks/bench_saliency.py " + " ".join(sys.argv[1:] if argv is None else argv)
     lines = [
         "# Saliency benchmark (issue 6)",
         "",
@@ -222,40 +297,59 @@ def _markdown(args, load, render_s, train_s, train_set, test_set, acc, pair_acc,
          f"1-min load average at start {load:.1f} on 2 cores: other helpers were running, so timings are upper "
          "bounds)."),
         "",
-        (f"Model: SmallFrameCNN (16, 32, 64, 96) + linear head, single grey frames {args.size} px, "
-        f"{len(train_set.labels)} training frames ({args.clips_per_view - max(2, args.clips_per_view // 4)} clips per view, "
-        f"{args.frames_per_clip} frames each, a new synthetic patient per clip), {args.epochs} epochs in {train_s:.0f} s "
-        f"(rendering {render_s:.0f} s). Test: {len(test_set.labels)} frames of unseen patients: accuracy {acc:.3f}, "
-        f"A4C/A5C frames {pair_acc:.3f}."),
-        "",
-        f"## (a) sanity, (b) sector mass, (d) speed: {n_pick} test frames, target = predicted class",
-        "",
-        (f"Spearman rank correlation of |map| (median over samples) between the trained network and copies with "
-         f"the top k of its {n_layers} weighted layers re-initialised (cascading from the output), or all; "
-         "in brackets the samples whose randomised map was constant (no ranking, left out)."),
-        "",
-        "| method | " + " | ".join(f"rho vs {n}" for n in names) + " | passes (all < 0.5) | mass in sector | s / sample |",
-        "|---|" + "---|" * (len(names) + 3),
+        (f"Data: {n_train} training / {n_test} test frames rendered in {render_s:.0f} s, {args.size} px grey, "
+         f"{args.clips_per_view} clips per view ({max(2, args.clips_per_view // 4)} held out), "
+         f"{args.frames_per_clip} frames per clip, a new synthetic patient per clip. Model: SmallFrameCNN "
+         f"(16, 32, 64, 96) + linear head, {args.epochs} epochs. Grad-CAM layer `0.features.5` (8x8 px)."),
     ]
-    for method, sanity, sector, seconds in rows:
-        ok = "yes" if all(v < SANITY_THRESHOLD for v, _ in sanity.values()) else "no"
-        lines.append(f"| {method} | " + " | ".join(_rho(*sanity[n]) for n in names)
-                     + f" | {ok} | {100 * sector:.1f} % | {seconds:.3f} |")
-    lines += [
-        "",
-        (f"## (c) A5C vs A4C: where the A5C-minus-A4C logit comes from ({n_a5c} A5C test frames with the LVOT "
-         f"in view; the margin is positive on {100 * a5c_pos:.0f} %)"),
-        "",
-        ("Attribution density = share of the map's mass in a structure / share of the sector's area it covers "
-         "(1 = no preference), median over frames, inside the scan sector."),
-        "",
-        "| method | LVOT / aorta density | LVOT rank | top three structures (density) |",
-        "|---|---|---|---|",
-    ]
-    for method, median, ranked in structure_rows:
-        top = ", ".join(f"{STRUCTURES[k]} {median[k]:.2f}" for k in ranked[:3])
-        rank = f"{ranked.index(LVOT) + 1} of {len(ranked)}" if LVOT in ranked else "-"
-        lines.append(f"| {method} | {median.get(LVOT, float('nan')):.2f} | {rank} | {top} |")
+    for r in results:
+        lines += [
+            "",
+            f"## Condition: {_CONDITION_TITLE[r.name]}",
+            "",
+            (f"Training {r.train_s:.0f} s; test accuracy {r.accuracy:.3f} (11 views), A4C/A5C frames "
+             f"{r.pair_accuracy:.3f} (single frames; the generator makes this pair need more than one frame)."),
+            "",
+            f"### (a) sanity, (b) sector mass, (d) speed: {r.n_explained} test frames, target = predicted class",
+            "",
+            (f"Spearman rank correlation of |map| inside the scan sector (median over samples) between the trained "
+             f"network and copies with the top k of its {r.n_layers} weighted layers re-initialised (cascading "
+             "from the output) and with all re-initialised; in brackets the samples whose randomised map was "
+             "constant (no ranking, left out). Pass: below 0.5 at every step."),
+            "",
+            "| method | " + " | ".join(f"rho, {n}" for n in r.randomised)
+            + " | sanity passes | mass in sector | s / sample (1 frame) |",
+            "|---|" + "---|" * (len(r.randomised) + 3),
+        ]
+        for method, sanity, share, seconds in r.rows:
+            ok = "yes" if all(v < SANITY_THRESHOLD for v, _ in sanity.values()) else "no"
+            lines.append(f"| {method} | " + " | ".join(_rho(*sanity[n]) for n in r.randomised)
+                         + f" | {ok} | {100 * share:.1f} % | {seconds:.3f} |")
+        lines += [
+            "",
+            (f"### (c) A5C vs A4C: attribution of the A5C-minus-A4C logit ({r.n_a5c} A5C test frames with the "
+             f"LVOT in view; margin positive on {100 * r.a5c_positive:.0f} %)"),
+            "",
+            ("Density = share of the map's mass in a structure / share of the sector area it covers (1 = no "
+             "preference), median over frames, inside the scan sector; structures present in at least half "
+             "of the frames are ranked."),
+            "",
+            "| method | LVOT / aorta density | LVOT rank | top three structures (density) |",
+            "|---|---|---|---|",
+        ]
+        for method, median, ranked in r.structure_rows:
+            top = ", ".join(f"{STRUCTURES[k]} {median[k]:.2f}" for k in ranked[:3])
+            rank = f"{ranked.index(LVOT) + 1} of {len(ranked)}" if LVOT in ranked else "-"
+            lines.append(f"| {method} | {median.get(LVOT, float('nan')):.2f} | {rank} | {top} |")
+    if video:
+        lines += [
+            "",
+            (f"## (d) video: seconds per explained clip, GatedSpatioTemporalNet (bundle defaults, untrained: "
+             f"timing only), 1 x {args.video_frames} x {args.size} x {args.size}, median of 3"),
+            "",
+            "| method | s / clip |",
+            "|---|---|",
+        ] + [f"| {m} | {t:.2f} |" for m, t in video]
     return "\n".join(lines) + "\n"
 
 

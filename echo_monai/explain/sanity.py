@@ -58,21 +58,28 @@ def cascading_randomisation(model: nn.Module, steps: int = 4, seed: int = 0) -> 
 
 
 def spearman_rank_correlation(a: torch.Tensor | np.ndarray, b: torch.Tensor | np.ndarray,
-                              absolute: bool = True) -> np.ndarray:
+                              absolute: bool = True, within: torch.Tensor | np.ndarray | None = None) -> np.ndarray:
     """Per-sample Spearman rank correlation of two batches of maps (B, ...) -> (B,).
 
-    ``absolute`` compares |maps|, as Adebayo et al. do for methods whose sign is arbitrary. A constant map
-    has no ranking; its correlation is NaN.
+    ``absolute`` compares |maps|, as Adebayo et al. do for methods whose sign is arbitrary. ``within``
+    (bool, shape (B, ...) like the maps) restricts the comparison to those pixels, e.g. the scan sector:
+    where the input is constant background, input-weighted methods are zero for any network, and that
+    shared block of ties would inflate the correlation. A constant map has no ranking; its correlation is NaN.
     """
     x = np.asarray(a.detach().cpu() if isinstance(a, torch.Tensor) else a, dtype=np.float64)
     y = np.asarray(b.detach().cpu() if isinstance(b, torch.Tensor) else b, dtype=np.float64)
     if x.shape != y.shape:
         raise ValueError(f"maps must have the same shape, got {x.shape} and {y.shape}")
+    keep = np.ones(x.shape, bool)
+    if within is not None:
+        keep = np.asarray(within.detach().cpu() if isinstance(within, torch.Tensor) else within, dtype=bool)
+        if keep.shape != x.shape:
+            raise ValueError(f"`within` must have the maps' shape {x.shape}, got {keep.shape}")
     if absolute:
         x, y = np.abs(x), np.abs(y)
     out = np.full(x.shape[0], np.nan)
     for i in range(x.shape[0]):
-        xi, yi = x[i].ravel(), y[i].ravel()
+        xi, yi = x[i][keep[i]], y[i][keep[i]]
         if np.ptp(xi) > 0 and np.ptp(yi) > 0:
             out[i] = spearmanr(xi, yi).statistic
     return out

@@ -71,3 +71,17 @@ def test_spearman_per_sample() -> None:
     assert np.isnan(spearman_rank_correlation(a[:1], np.zeros((1, 8, 8)))[0])
     with pytest.raises(ValueError, match="same shape"):
         spearman_rank_correlation(a, a[:, :4])
+
+
+def test_spearman_within_a_mask_ignores_shared_background() -> None:
+    rng = np.random.default_rng(1)
+    a = np.zeros((1, 20, 20))
+    b = np.zeros((1, 20, 20))
+    inside = np.zeros((1, 20, 20), bool)
+    inside[:, :5] = True
+    a[inside] = rng.random(inside.sum())
+    b[inside] = rng.random(inside.sum())  # unrelated inside, both zero outside
+    whole = spearman_rank_correlation(a, b)[0]
+    masked = spearman_rank_correlation(a, b, within=inside)[0]
+    assert whole > 0.5  # the tied zeros agree
+    assert abs(masked) < 0.3
