@@ -53,7 +53,8 @@ _SPP_RANGE_S = (
     0.0005,
     0.06,
 )  # time per pixel of real ECG displays (50 mm/s on a fine screen ... tiny images)
-_MAX_STRIP_FRACTION = 0.3  # a trace strip is at most this fraction of the image height  # relative difference tolerated between cursor-measured and declared s/px
+_MAX_STRIP_FRACTION = 0.3  # a trace strip is at most this fraction of the image height
+_MIN_R_FRACTION = 0.25  # smallest R-wave height accepted, as a fraction of the trace strip's height  # relative difference tolerated between cursor-measured and declared s/px
 
 
 @dataclass
@@ -552,6 +553,9 @@ def _read_trace(
     idx = peaks.indices - pad
     idx = idx[(idx >= 0) & (idx < sig.shape[0])]
     idx = idx[real[idx]]
+    # A QRS fills a good part of the strip; a detector run on a beat-free stretch (a compensatory pause
+    # in a short review trace) returns T or P waves, which are much smaller.
+    idx = idx[peaks.polarity * sig[idx] >= _MIN_R_FRACTION * h]
     if idx.size == 0:
         raise ECGError(where, "no R wave found in the burned-in ECG")
     if idx.size == 1:

@@ -254,3 +254,12 @@ def test_sweep_begun_during_the_clip_with_a_cursor_line():
     assert res.kind == "sweep" and res.t0_ms >= -10.0
     assert res.seconds_per_pixel == pytest.approx(region.delta_x, rel=0.01)
     assert np.all(np.abs(_errors_ms(res, ecg.r_times_s * 1000.0)) <= 12.0)
+
+
+def test_inverted_lead():
+    rng = np.random.default_rng(13)
+    times = np.arange(50) * 30.0
+    ecg = synthetic_ecg(PRE_S + 2.0, 500.0, 75.0, invert=True, rng=13)
+    frames, _ = draw_ecg_trace(_fan_frames(50, 160, 200, rng), times, ecg.signal, ecg.fs, -1000.0 * PRE_S)
+    res = read_burned_in_trace(frames, times)
+    assert np.all(np.abs(_errors_ms(res, ecg.r_times_s * 1000.0 - 1000.0 * PRE_S)) <= 12.0)
