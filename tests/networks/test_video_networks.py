@@ -141,3 +141,12 @@ def test_monai_bundle_verify_net_in_out(name, tmp_path):
             config_file=str(tmp_path / "inference.json"), device="cpu",
             **{"_meta_#network_data_format#outputs#pred#num_channels": 5},
         )
+
+
+@pytest.mark.parametrize("name", [n for n in VIDEO_NETS if n != "VideoViT"])
+@pytest.mark.parametrize("clip", [(1, 32, 32), (7, 20, 18)], ids=["one-frame", "odd-size"])
+def test_any_clip_length_and_frame_size(name, clip):
+    """All but the ViT (learned positions) accept what metadata.json documents: T >= 1, H, W >= 16."""
+    net = _build(name).eval()
+    with torch.no_grad():
+        assert net(torch.rand(1, 1, *clip)).shape == (1, 11)
