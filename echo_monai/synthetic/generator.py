@@ -40,7 +40,13 @@ _PROBES = ("S5-1 sim", "M5Sc sim", "X5-1 sim", "P4-2 sim")
 
 @dataclass
 class ClipSettings:
-    """Everything random about one clip except the patient's heart (drawn by :func:`random_settings`)."""
+    """Everything random about one clip except the patient's heart (drawn by :func:`random_settings`).
+
+    Units: ``fps`` frames/s (``irregular_frames`` alternates a short and a double interval), heart rate
+    bpm, ``rr_std`` s, depth cm, angles degrees (``half_angle_deg`` is half the sector opening, ``tilt_deg``
+    steers it), ``pose`` = (rotation rad, dx cm, dz cm, scale) of the heart, ``ecg_form`` one of
+    :data:`ECG_FORMS`, ``seed`` drives every remaining random choice, ``annotate`` draws the screen text.
+    """
 
     view: str
     n_frames: int = 48
@@ -56,7 +62,6 @@ class ClipSettings:
     tilt_deg: float = 0.0
     pose: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 1.0)
     ecg_form: str = "waveform"
-    start_offset_s: float | None = None
     seed: int = 0
     annotate: bool = True
 
