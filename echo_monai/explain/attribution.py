@@ -38,6 +38,7 @@ __all__ = [
     "RegionScore",
     "attribute",
     "explanation_mode",
+    "last_conv_layer",
     "resolve_layer",
     "temporal_importance",
 ]
@@ -51,7 +52,7 @@ METHODS: tuple[str, ...] = (
     "GuidedGradCam",
     "Occlusion",
 )
-#: Methods that need a named layer (``layer=``).
+#: Methods that attribute at a layer (``layer=``, default the last convolution).
 LAYER_METHODS: frozenset[str] = frozenset({"LayerGradCam", "GuidedGradCam"})
 #: Methods NoiseTunnel can smooth.
 _SMOOTHABLE = ("Saliency", "IntegratedGradients")
@@ -85,6 +86,14 @@ def explanation_mode(model: nn.Module) -> Iterator[nn.Module]:
             p.grad = grad
         for m, training in modes:
             m.training = training
+
+
+def last_conv_layer(model: nn.Module) -> str:
+    """Name of the last 2D / 3D convolution in definition order: Grad-CAM's usual layer."""
+    convs = [n for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Conv3d))]
+    if not convs:
+        raise ValueError("the network has no Conv2d / Conv3d layer for Grad-CAM; pass layer=<module name>")
+    return convs[-1]
 
 
 def resolve_layer(model: nn.Module, name: str) -> nn.Module:
@@ -218,7 +227,8 @@ def attribute(
         method: one of :data:`METHODS`. ``NoiseTunnel`` is SmoothGrad over ``smooth`` (Saliency or
             IntegratedGradients); ``LayerGradCam`` / ``GuidedGradCam`` need ``layer`` and are up-sampled
             to the input grid (a per-frame layer of a video network gives one map per frame).
-        layer: module or its name in ``model.named_modules()`` for the layer methods.
+        layer: module or its name in ``model.named_modules()`` for the layer methods (default: the last
+            convolution).
         additional_forward_args: passed to ``model.forward`` after the input (expanded with the batch).
         baseline: constant reference image for IntegratedGradients and Occlusion (0 = black).
         n_steps, internal_batch_size: IntegratedGradients path steps and chunking.
@@ -236,7 +246,7 @@ def attribute(
     if inputs.ndim not in (4, 5):
         raise ValueError(f"inputs must be (B, C, H, W) or (B, C, T, H, W), got shape {tuple(inputs.shape)}")
     if method in LAYER_METHODS and layer is None:
-        raise ValueError(f"{method} needs a layer: pass layer='<name in model.named_modules()>'")
+        layer = last_conv_layer(model)
     if isinstance(target, Sequence) and not isinstance(target, str):
         target = torch.as_tensor(list(target), dtype=torch.long, device=inputs.device)
     module = resolve_layer(model, layer) if isinstance(layer, str) else layer

@@ -20,7 +20,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from echo_monai.explain.attribution import RegionScore, attribute, explanation_mode, temporal_importance
+from echo_monai.explain.attribution import (
+    LAYER_METHODS,
+    RegionScore,
+    attribute,
+    explanation_mode,
+    last_conv_layer,
+    temporal_importance,
+)
 from echo_monai.explain.figures import captioned_overlay, clip_gif, clip_strip, save_png
 from echo_monai.io.nifti import write_nifti_cine
 
@@ -107,7 +114,8 @@ def explain_batch(
         target: ``"pred"`` (the predicted class) or ``"label"`` (the true class, ``labels`` needed).
         labels: (B,) class indices, or (B, 1) / one-hot (B, K); used for captions and ``target="label"``.
         class_names: names of the classes, e.g. :data:`echo_monai.views.VIEW_NAMES`.
-        layer: layer name for LayerGradCam / GuidedGradCam (segmentation: inside the network itself).
+        layer: layer name for LayerGradCam / GuidedGradCam, as in ``model.named_modules()`` (default: the
+            last convolution).
         region_channel: segmentation class whose summed probability is explained (the LV wall).
         method_args: further keyword arguments of :func:`~echo_monai.explain.attribution.attribute`.
     """
@@ -131,8 +139,9 @@ def explain_batch(
         with explanation_mode(model), torch.no_grad():
             region = scorer.predicted_region(inputs)
             score = scorer(inputs, region)
-        if layer is not None:
-            args["layer"] = "model." + layer
+        # The scorer wraps the network as ``model``; default: the network's own last convolution.
+        if method in LAYER_METHODS:
+            args["layer"] = "model." + (layer if layer is not None else last_conv_layer(model))
         maps = attribute(scorer, inputs, None, method, additional_forward_args=region, **args)
         return [
             Explanation(maps[i].cpu().numpy(), _display_frames(frames[i]), method,

@@ -19,7 +19,7 @@ from ignite.engine import Engine, Events
 from PIL import Image, ImageDraw
 from torch import nn
 
-from echo_monai.explain.attribution import explanation_mode, resolve_layer
+from echo_monai.explain.attribution import explanation_mode, last_conv_layer, resolve_layer
 from echo_monai.explain.explain import output_stem
 from echo_monai.explain.figures import feature_grid, kernel_grid, save_png
 from echo_monai.handlers.saliency import batch_inputs
@@ -59,7 +59,8 @@ class LearnedFilterHandler:
 
     Args:
         output_dir: folder for the PNGs (a run replaces its own earlier pictures).
-        layers: layer names (``model.named_modules()``) whose feature maps are drawn.
+        layers: layer names (``model.named_modules()``) whose feature maps are drawn; None: the first and
+            the last convolution; empty: kernels only.
         network: the model; default the engine's ``network``.
         image_key: batch key of the network input.
         sample: index of the sample in the engine's last batch.
@@ -72,7 +73,7 @@ class LearnedFilterHandler:
     def __init__(
         self,
         output_dir: str | os.PathLike,
-        layers: Sequence[str] = (),
+        layers: Sequence[str] | None = None,
         network: nn.Module | None = None,
         image_key: str = "image",
         sample: int = 0,
@@ -84,7 +85,7 @@ class LearnedFilterHandler:
         except KeyError as err:
             raise ValueError(f"unknown Ignite event {event!r} (e.g. COMPLETED, EPOCH_COMPLETED)") from err
         self.output_dir = Path(output_dir)
-        self.layers = list(layers)
+        self.layers = None if layers is None else list(layers)
         self.network = network
         self.image_key = image_key
         self.sample = int(sample)
@@ -98,11 +99,13 @@ class LearnedFilterHandler:
         if network is None:
             raise ValueError("LearnedFilterHandler needs `network=` when the engine has no `network`")
         paths = [self.draw_kernels(network)]
-        if self.layers and engine.state.batch is not None:
+        layers = self.layers if self.layers is not None else list(dict.fromkeys(
+            [first_conv(network)[0], last_conv_layer(network)]))
+        if layers and engine.state.batch is not None:
             images, _, names = batch_inputs(engine.state.batch, self.image_key, None)
             k = min(self.sample, images.shape[0] - 1)
             x = images[k: k + 1].as_subclass(torch.Tensor).to(next(network.parameters()).device)
-            paths += self.draw_features(network, x, output_stem(names[k], "sample"))
+            paths += self.draw_features(network, x, output_stem(names[k], "sample"), layers)
         return paths
 
     def draw_kernels(self, network: nn.Module) -> Path:
@@ -112,11 +115,13 @@ class LearnedFilterHandler:
         text = f"first conv {name}: {weight.shape[0]} kernels {'x'.join(map(str, weight.shape[2:]))}"
         return save_png(self.output_dir / f"first_conv_{name or 'net'}.png", _captioned(grid, text))
 
-    def draw_features(self, network: nn.Module, x: torch.Tensor, stem: str) -> list[Path]:
-        """Feature maps of ``self.layers`` for one input ``x`` (1, C, ...)."""
+    def draw_features(self, network: nn.Module, x: torch.Tensor, stem: str,
+                      layers: Sequence[str] | None = None) -> list[Path]:
+        """Feature maps of ``layers`` (default the handler's) for one input ``x`` (1, C, ...)."""
+        layers = list(self.layers or []) if layers is None else list(layers)
         captured: dict[str, torch.Tensor] = {}
         hooks = []
-        for layer in self.layers:
+        for layer in layers:
             module = resolve_layer(network, layer)
             hooks.append(module.register_forward_hook(
                 lambda _m, _i, out, layer=layer: captured.__setitem__(layer, out)))
@@ -128,7 +133,7 @@ class LearnedFilterHandler:
                 hook.remove()
         frames = x.shape[2] if x.ndim == 5 else None
         paths = []
-        for layer in self.layers:
+        for layer in layers:
             maps = _one_sample_maps(captured[layer], frames)
             grid, shown = feature_grid(maps, self.max_maps)
             text = f"{layer}: {len(shown)} of {maps.shape[0]} channels, {maps.shape[1]}x{maps.shape[2]}"

@@ -23,7 +23,7 @@ import torch
 from ignite.engine import Engine, Events
 from torch import nn
 
-from echo_monai.explain.attribution import LAYER_METHODS, METHODS
+from echo_monai.explain.attribution import METHODS
 from echo_monai.explain.explain import TASKS, explain_batch, output_stem, write_explanation
 from echo_monai.explain.figures import write_atomic
 
@@ -69,7 +69,8 @@ class CaptumSaliencyHandler:
         output_dir: folder for the files; one run replaces the files it wrote in an earlier run.
         method: Captum method, one of :data:`~echo_monai.explain.attribution.METHODS`.
         network: the model to explain; default the engine's ``network`` (MONAI workflows).
-        layer: layer name (``model.named_modules()``) for LayerGradCam / GuidedGradCam.
+        layer: layer name (``model.named_modules()``) for LayerGradCam / GuidedGradCam; None: the last
+            convolution.
         task: ``"classification"`` (image or video classifier) or ``"segmentation"`` (explains the
             summed probability of ``region_channel`` inside the predicted region).
         target: ``"pred"`` (predicted class) or ``"label"`` (true class).
@@ -110,8 +111,6 @@ class CaptumSaliencyHandler:
     ) -> None:
         if method not in METHODS:
             raise ValueError(f"unknown attribution method {method!r}; choose one of {', '.join(METHODS)}")
-        if method in LAYER_METHODS and not layer:
-            raise ValueError(f"{method} needs `layer` (a name from model.named_modules())")
         if task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, got {task!r}")
         if max_samples < 1:

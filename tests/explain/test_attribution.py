@@ -13,6 +13,7 @@ from echo_monai.explain.attribution import (
     RegionScore,
     attribute,
     explanation_mode,
+    last_conv_layer,
     resolve_layer,
     temporal_importance,
 )
@@ -86,6 +87,14 @@ def test_maps_fall_where_the_network_looks(method: str, build) -> None:
     if video and method not in ("LayerGradCam", "Occlusion"):
         # Frames 4-7 never reach the network: all the temporal importance is on frames 0-3.
         assert temporal_importance(maps)[:, 4:].sum() < 1e-6
+
+
+def test_grad_cam_defaults_to_the_last_convolution() -> None:
+    net, _, _ = _image_net()
+    assert last_conv_layer(net) == "1.features.3.0"
+    x = torch.rand(1, 1, SIZE, SIZE)
+    default = attribute(net, x, 2, "LayerGradCam")
+    assert torch.equal(default, attribute(net, x, 2, "LayerGradCam", layer="1.features.3.0"))
 
 
 def test_methods_differ_between_targets() -> None:
@@ -179,8 +188,8 @@ def test_bad_arguments_say_what_is_wrong() -> None:
     x = torch.rand(1, 1, SIZE, SIZE)
     with pytest.raises(ValueError, match="unknown attribution method"):
         attribute(net, x, 0, "Deconvolution")
-    with pytest.raises(ValueError, match="needs a layer"):
-        attribute(net, x, 0, "LayerGradCam")
+    with pytest.raises(ValueError, match="no Conv2d / Conv3d layer for Grad-CAM"):
+        attribute(nn.Sequential(nn.Flatten(), nn.Linear(SIZE * SIZE, 2)), x, 0, "LayerGradCam")
     with pytest.raises(ValueError, match="no layer 'features.9'.*1.features"):
         resolve_layer(net, "features.9")
     with pytest.raises(ValueError, match=r"\(B, C, H, W\)"):
