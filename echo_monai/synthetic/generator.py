@@ -66,6 +66,17 @@ class ClipSettings:
     annotate: bool = True
 
 
+def _clip_fps(n_frames: int, heart_rate_bpm: float, rng: np.random.Generator) -> float:
+    """A frame rate at which ``n_frames`` span 2 to 3.2 heartbeats, as exported clinical clips usually do.
+
+    Two beats guarantee one complete R-R cycle inside the clip wherever it starts; the rate stays within
+    what scanners record (20-90 fps), so very short or long clips may still hold fewer or more beats.
+    """
+    beats = rng.uniform(2.0, 3.2)
+    duration_s = beats * 60.0 / heart_rate_bpm
+    return float(np.clip(n_frames / duration_s, 20.0, 90.0))
+
+
 def random_settings(view: str, rng: np.random.Generator, *, n_frames: int = 48, size: tuple[int, int] = (256, 256),
                     heart_rate_bpm: float | None = None, ecg_form: str | None = None) -> ClipSettings:
     """Draw the acquisition settings of a clip of ``view``."""
@@ -79,7 +90,7 @@ def random_settings(view: str, rng: np.random.Generator, *, n_frames: int = 48, 
         hr = float(np.clip(rng.lognormal(np.log(72), 0.2), 45, 150))
     return ClipSettings(
         view=view, n_frames=n_frames, height=int(size[0]), width=int(size[1]),
-        fps=float(rng.uniform(25, 80)), irregular_frames=bool(rng.random() < 0.15),
+        fps=_clip_fps(n_frames, hr, rng), irregular_frames=bool(rng.random() < 0.15),
         heart_rate_bpm=hr, rr_std=float(rng.uniform(0.01, 0.05)),
         ectopic_prob=float(rng.choice([0.0, 0.0, 0.0, 0.15])),
         depth_cm=float(rng.uniform(lo, hi)), half_angle_deg=float(rng.uniform(*_HALF_ANGLE.get(view, (32, 43)))),
