@@ -293,6 +293,8 @@ class WallHausdorff95(CumulativeIterationMetric):
         if not isinstance(data, torch.Tensor):
             raise TypeError("the data to aggregate must be a PyTorch Tensor")
         f, not_nans = do_metric_reduction(data, reduction or self.reduction)
+        # MONAI reduces "no finite value" to 0, which would read as a perfect 0 mm: say NaN instead.
+        f = torch.where(torch.as_tensor(not_nans) > 0, f, torch.full_like(f, float("nan")))
         return (f, not_nans) if self.get_not_nans else f
 
 

@@ -104,6 +104,7 @@ sys.exit(1 if missing else 0)
 """
 
 
+@pytest.mark.slow
 def test_multi_gpu_workflow_has_the_bundle_properties(wall_dataset):
     # In its own process with a one-process gloo group (as torchrun gives each process), so that the
     # process group does not leak into the other tests.
@@ -200,6 +201,9 @@ def test_hd95_uses_each_recordings_spacing():
     values = metric.get_buffer().flatten().tolist()
     assert values == pytest.approx([2.0, 8.0])
     assert float(metric.aggregate()) == pytest.approx(5.0)
+    empty = WallHausdorff95()
+    empty([MetaTensor(torch.zeros_like(label))], [MetaTensor(label, meta={"spacing_mm": (1.0, 1.0)})])
+    assert np.isnan(float(empty.aggregate()))  # no frame with two masks: unknown, not 0 mm
 
 
 def test_regional_analysis_of_true_masks_and_the_results_writer(synthetic_a4c, wall_dataset, tmp_path):
@@ -209,9 +213,11 @@ def test_regional_analysis_of_true_masks_and_the_results_writer(synthetic_a4c, w
     truth = np.load(synthetic_a4c / item["truth"])
     ed, es = one_cycle(truth["ed_frames"], truth["es_frames"])
     spacing = tuple(truth["spacing_mm"])
-    # The LV cavity of the masks gives nearly the ECG's ED and ES.
+    # The LV cavity of the masks gives nearly the ECG's ED and ES (the cavity is flat around ED, so ED
+    # is the looser of the two).
     ed_m, es_m = ed_es_from_masks(truth["wall_mask"])
-    assert abs(ed_m - ed) <= 3 and abs(es_m - es) <= 3
+    frame_ms = float(np.median(np.diff(truth["frame_times_ms"])))
+    assert abs(ed_m - ed) * frame_ms <= 100 and abs(es_m - es) * frame_ms <= 60, (ed_m, ed, es_m, es, frame_ms)
     result = analyse_wall_masks(truth["wall_mask"], spacing, ed, es)
     assert result.motion is not None and result.timing == "given"
     assert result.motion.peak_displacement_mm.shape == (6,)
