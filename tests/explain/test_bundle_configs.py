@@ -57,3 +57,49 @@ def test_explain_override_adds_handlers_that_fit_the_network(bundle: str, tmp_pa
         assert maps.shape == (1, 8, *size) and torch.isfinite(maps).all()
     else:
         assert saliency.task == "segmentation" and saliency.label_key is None
+
+
+@pytest.mark.slow
+def test_view_bundle_evaluation_writes_explanations(tmp_path) -> None:
+    """Train one epoch with the real bundle CLI on a tiny synthetic set, then evaluate with explain.json."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from echo_monai.synthetic.dataset import make_dataset
+
+    bundle = BUNDLES / "echo_view_classification"
+    if not (bundle / "configs" / "evaluate.json").is_file():
+        pytest.skip("view bundle not present")
+    data_dir = tmp_path / "views"
+    data = make_dataset(data_dir, n_patients=2, clips_per_view=2, n_frames=48, size=96, seed=5, workers=2,
+                        figure=False)
+    items = sorted((i for split in data.values() for i in split), key=lambda i: i["image"])
+    by_view: dict[str, list[dict]] = {}
+    for item in items:
+        by_view.setdefault(item["view"], []).append(item)
+    first, second = [v[0] for v in by_view.values()], [v[1] for v in by_view.values()]
+    (data_dir / "views.json").write_text(json.dumps({"training": first, "validation": second, "test": second}))
+    out = tmp_path / "run"
+    common = ["--meta_file", "configs/metadata.json", "--logging_file", "configs/logging.conf",
+              "--dataset_dir", str(data_dir), "--datalist", str(data_dir / "views.json"), "--bundle_root", str(out),
+              "--image_size", "[32, 32]", "--num_frames", "8", "--batch_size", "4", "--val_batch_size", "4"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+
+    def run(configs: list[str], *extra: str) -> None:
+        cmd = [sys.executable, "-m", "monai.bundle", "run", "--config_file", repr(configs), *common, *extra]
+        proc = subprocess.run(cmd, cwd=bundle, env=env, capture_output=True, text=True, timeout=600, check=False)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+    run(["configs/train.json"], "--max_epochs", "1")
+    run(["configs/train.json", "configs/evaluate.json", "configs/explain.json"], "--saliency_max_samples", "3")
+    explain_dir = out / "output" / "explain"
+    with open(explain_dir / "LayerGradCam" / "saliency_LayerGradCam.csv") as f:
+        rows = f.read().splitlines()[1:]
+    assert len(rows) == 3
+    sources = {Path(i["image"]).name for i in second}
+    assert all(r.split(",")[1] in sources for r in rows)
+    assert len(list((explain_dir / "LayerGradCam").glob("*_LayerGradCam.gif"))) == 3
+    assert list((explain_dir / "filters").glob("first_conv_*.png"))
+    assert len(list((explain_dir / "filters").glob("*_features_*.png"))) == 2  # first and last convolution
