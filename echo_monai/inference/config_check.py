@@ -21,7 +21,7 @@ __all__ = ["RUN_ARGUMENTS", "check_cli_overrides", "config_ids", "unknown_overri
 #: Arguments of ``monai.bundle run`` itself (not config keys).
 RUN_ARGUMENTS = frozenset({
     "run_id", "init_id", "final_id", "meta_file", "config_file", "logging_file", "tracking", "args_file",
-    "workflow_name", "workflow_type", "properties_path", "bundle_root",
+    "workflow_name", "workflow_type", "properties_path",
 })
 
 
