@@ -49,12 +49,22 @@ class Case:
 def cases() -> list[Case]:
     clip = (1, FRAMES, SIZE, SIZE)
     return [
-        Case("efficientnet_b2 (1 frame, 224 px)", lambda: efficientnet_b2(1, 11), (1, 224, 224), 1, video=False),
-        Case("efficientnet_b2 (1 frame, 112 px)", lambda: efficientnet_b2(1, 11), (1, SIZE, SIZE), 1, video=False),
+        Case(
+            "efficientnet_b2 (1 frame, 224 px)", lambda: efficientnet_b2(1, 11), (1, 224, 224), 1, video=False
+        ),
+        Case(
+            "efficientnet_b2 (1 frame, 112 px)",
+            lambda: efficientnet_b2(1, 11),
+            (1, SIZE, SIZE),
+            1,
+            video=False,
+        ),
         Case("GatedSpatioTemporalNet (small-cnn)", lambda: GatedSpatioTemporalNet(1, 11), clip, FRAMES),
         Case(
             "GatedSpatioTemporalNet (efficientnet-b2)",
-            lambda: GatedSpatioTemporalNet(1, 11, encoder="efficientnet-b2"), clip, FRAMES,
+            lambda: GatedSpatioTemporalNet(1, 11, encoder="efficientnet-b2"),
+            clip,
+            FRAMES,
         ),
         Case("StreamingViewNet", lambda: StreamingViewNet(1, 11), clip, FRAMES),
         Case("CNNLSTM (small-cnn)", lambda: CNNLSTM(1, 11), clip, FRAMES),
@@ -62,7 +72,9 @@ def cases() -> list[Case]:
         Case("R2Plus1D (widths 16-128)", lambda: R2Plus1D(1, 11), clip, FRAMES),
         Case("ResNet3D (widths 16-128)", lambda: ResNet3D(1, 11), clip, FRAMES),
         Case("Plain3DCNN", lambda: Plain3DCNN(1, 11), clip, FRAMES),
-        Case("VideoViT (patch 2x16x16)", lambda: VideoViT(1, 11, img_size=(FRAMES, SIZE, SIZE)), clip, FRAMES),
+        Case(
+            "VideoViT (patch 2x16x16)", lambda: VideoViT(1, 11, img_size=(FRAMES, SIZE, SIZE)), clip, FRAMES
+        ),
     ]
 
 
@@ -103,7 +115,9 @@ def export_support(net: nn.Module, x: torch.Tensor) -> tuple[str, str]:
             except Exception:  # noqa: BLE001
                 jit = "no"
         try:
-            torch.onnx.export(net, (x,), io.BytesIO(), dynamo=False, input_names=["image"], output_names=["pred"])
+            torch.onnx.export(
+                net, (x,), io.BytesIO(), dynamo=False, input_names=["image"], output_names=["pred"]
+            )
             onnx = "yes"
         except Exception as err:  # noqa: BLE001
             onnx = f"no ({type(err).__name__})"
@@ -112,12 +126,15 @@ def export_support(net: nn.Module, x: torch.Tensor) -> tuple[str, str]:
 
 def load_note() -> str:
     one, five, _ = os.getloadavg()
-    return f"load average {one:.1f} (1 min) / {five:.1f} (5 min) on {os.cpu_count()} cores, shared with other jobs"
+    cores = os.cpu_count()
+    return f"load average {one:.1f} (1 min) / {five:.1f} (5 min) on {cores} cores, shared with other jobs"
 
 
 def bench_networks(runs: int, train_batch: int, with_export: bool) -> None:
-    print(f"\n## Networks: eager CPU, torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"median (best) of {runs} interleaved rounds")
+    print(
+        f"\n## Networks: eager CPU, torch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"median (best) of {runs} interleaved rounds"
+    )
     print(f"_{load_note()} (at the start)_\n")
     rows, infer_fns, train_fns = [], [], []
     for case in cases():
@@ -150,8 +167,11 @@ def bench_networks(runs: int, train_batch: int, with_export: bool) -> None:
             train_fns.append(step)
     infer_times = interleaved_times(infer_fns, runs)
     train_times = iter(interleaved_times(train_fns, runs))
-    print("| network | input (per sample) | params (M) | GFLOP / sample | inference ms / sample, median (best) "
-          f"| frames/s, median (best) | train step ms / clip, batch {train_batch}, median (best) | TorchScript | ONNX |")
+    print(
+        "| network | input (per sample) | params (M) | GFLOP / sample "
+        "| inference ms / sample, median (best) | frames/s, median (best) "
+        f"| train step ms / clip, batch {train_batch}, median (best) | TorchScript | ONNX |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for (case, params, flops, jit, onnx, batch), (t_med, t_best) in zip(rows, infer_times):
         t_med, t_best = t_med / batch, t_best / batch
@@ -161,8 +181,11 @@ def bench_networks(runs: int, train_batch: int, with_export: bool) -> None:
             s_med, s_best = next(train_times)
             train = f"{1000 * s_med / train_batch:.0f} ({1000 * s_best / train_batch:.0f})"
         shape = "x".join(str(s) for s in case.input_shape)
-        print(f"| {case.name} | {shape} | {params:.2f} | {flops / 1e9:.2f} | {1000 * t_med:.1f} ({1000 * t_best:.1f}) "
-              f"| {frames / t_med:.0f} ({frames / t_best:.0f}) | {train} | {jit} | {onnx} |")
+        print(
+            f"| {case.name} | {shape} | {params:.2f} | {flops / 1e9:.2f} "
+            f"| {1000 * t_med:.1f} ({1000 * t_best:.1f}) | {frames / t_med:.0f} ({frames / t_best:.0f}) "
+            f"| {train} | {jit} | {onnx} |"
+        )
     print(f"\n_{load_note()} (at the end)_", flush=True)
 
 
@@ -194,12 +217,18 @@ def bench_streaming(n_frames: int, threads: int) -> None:
         total = time.perf_counter() - start
         assert probs.shape == (11,)
         lat = np.array(latencies) * 1000
-        print(f"| {label} | {n_frames} | {n_frames / total:.0f} | {np.median(lat):.2f} | "
-              f"{np.percentile(lat, 95):.2f} | {lat.max():.2f} |", flush=True)
+        print(
+            f"| {label} | {n_frames} | {n_frames / total:.0f} | {np.median(lat):.2f} | "
+            f"{np.percentile(lat, 95):.2f} | {lat.max():.2f} |",
+            flush=True,
+        )
 
 
 def synthetic_views(n_per_view: int, seed: int, frames: int, size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Clips of all 11 views from ``n_per_view`` synthetic patients: (N, 1, frames, size, size) in [0, 1], labels."""
+    """Clips of all 11 views of ``n_per_view`` synthetic patients.
+
+    Returns: clips (N, 1, frames, size, size) in [0, 1] and view labels (N,).
+    """
     import torch.nn.functional as F
 
     from echo_monai.synthetic.anatomy import random_heart
@@ -222,18 +251,27 @@ def synthetic_views(n_per_view: int, seed: int, frames: int, size: int) -> tuple
     return torch.stack(clips), torch.tensor(labels)
 
 
-def bench_synthetic_training(model: str, size: int, frames: int, epochs: int, n_train: int, n_val: int) -> None:
+def bench_synthetic_training(
+    model: str, size: int, frames: int, epochs: int, n_train: int, n_val: int
+) -> None:
     """Learning curve of a video model on synthetic clips (train and validation patients differ)."""
-    print(f"\n## Training on synthetic clips: {model}, {frames} x {size} x {size}, {torch.get_num_threads()} threads")
+    print(
+        f"\n## Training on synthetic clips: {model}, {frames} x {size} x {size}, "
+        f"{torch.get_num_threads()} threads"
+    )
     t0 = time.perf_counter()
     x_train, y_train = synthetic_views(n_train, 1, frames, size)
     x_val, y_val = synthetic_views(n_val, 2, frames, size)
-    print(f"_{len(y_train)} training / {len(y_val)} validation clips (11 views; {n_train} / {n_val} patients) "
-          f"rendered in {time.perf_counter() - t0:.0f} s; AdamW lr 2e-3, batch 8, gain augmentation; "
-          f"{load_note()}_\n")
+    print(
+        f"_{len(y_train)} training / {len(y_val)} validation clips (11 views; {n_train} / {n_val} patients) "
+        f"rendered in {time.perf_counter() - t0:.0f} s; AdamW lr 2e-3, batch 8, gain augmentation; "
+        f"{load_note()}_\n"
+    )
     torch.manual_seed(0)
     net = {
-        "gated-light": lambda: GatedSpatioTemporalNet(1, 11, encoder_widths=(16, 32, 64, 96), temporal_channels=64),
+        "gated-light": lambda: GatedSpatioTemporalNet(
+            1, 11, encoder_widths=(16, 32, 64, 96), temporal_channels=64
+        ),
         "gated": lambda: GatedSpatioTemporalNet(1, 11),
         "streaming": lambda: StreamingViewNet(1, 11, image_size=size),
     }[model]()
@@ -255,12 +293,19 @@ def bench_synthetic_training(model: str, size: int, frames: int, epochs: int, n_
             logits, gates = [], []
             for chunk in x_val.split(16):
                 logits.append(net(chunk))
-                gates.append(net.last_gate if isinstance(net, GatedSpatioTemporalNet) else torch.full((len(chunk),), -1.0))
+                gates.append(
+                    net.last_gate
+                    if isinstance(net, GatedSpatioTemporalNet)
+                    else torch.full((len(chunk),), -1.0)
+                )
         accuracy = (torch.cat(logits).argmax(1) == y_val).float().mean().item()
         gate = torch.cat(gates).mean().item()
         gate_text = f"{gate:.2f}" if gate >= 0 else "-"
-        print(f"| {epoch} | {train_time:.0f} | {train_time / (epoch * len(y_train)):.3f} | {accuracy:.3f} | {gate_text} |",
-              flush=True)
+        print(
+            f"| {epoch} | {train_time:.0f} | {train_time / (epoch * len(y_train)):.3f} "
+            f"| {accuracy:.3f} | {gate_text} |",
+            flush=True,
+        )
 
 
 def main() -> None:
@@ -270,16 +315,25 @@ def main() -> None:
     parser.add_argument("--train-batch", type=int, default=4)
     parser.add_argument("--stream-frames", type=int, default=300)
     parser.add_argument(
-        "--stream-threads", type=int, nargs="+", default=[1, 2],
+        "--stream-threads",
+        type=int,
+        nargs="+",
+        default=[1, 2],
         help="thread counts for the streaming test (1 leaves a core for decoding)",
     )
-    parser.add_argument("--only", choices=("networks", "streaming", "synthetic"), default=None,
-                        help="one part; the default runs networks and streaming (synthetic training is opt-in)")
+    parser.add_argument(
+        "--only",
+        choices=("networks", "streaming", "synthetic"),
+        default=None,
+        help="one part; the default runs networks and streaming (synthetic training is opt-in)",
+    )
     parser.add_argument("--model", choices=("gated-light", "gated", "streaming"), default="gated-light")
     parser.add_argument("--size", type=int, default=SIZE, help="synthetic training: frame size (px)")
     parser.add_argument("--frames", type=int, default=FRAMES, help="synthetic training: frames per clip")
     parser.add_argument("--epochs", type=int, default=8)
-    parser.add_argument("--patients", type=int, nargs=2, default=(30, 10), help="training / validation patients")
+    parser.add_argument(
+        "--patients", type=int, nargs=2, default=(30, 10), help="training / validation patients"
+    )
     parser.add_argument("--no-export", action="store_true", help="skip the TorchScript / ONNX columns")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

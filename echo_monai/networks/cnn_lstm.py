@@ -43,7 +43,11 @@ class CNNLSTM(nn.Module):
         dropout: float = 0.2,
     ):
         super().__init__()
-        self.frames = PerFrameEncoder(build_frame_encoder(encoder, in_channels, weights_path=encoder_weights_path, widths=encoder_widths))
+        self.frames = PerFrameEncoder(
+            build_frame_encoder(
+                encoder, in_channels, weights_path=encoder_weights_path, widths=encoder_widths
+            )
+        )
         self.feature_dropout = nn.Dropout(dropout)
         self.lstm = nn.LSTM(
             self.frames.out_features,
@@ -53,7 +57,9 @@ class CNNLSTM(nn.Module):
             bidirectional=bidirectional,
             dropout=dropout if num_layers > 1 else 0.0,
         )
-        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden_size * (2 if bidirectional else 1), num_classes))
+        self.head = nn.Sequential(
+            nn.Dropout(dropout), nn.Linear(hidden_size * (2 if bidirectional else 1), num_classes)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feats = self.feature_dropout(self.frames(x))  # (B, T, F)

@@ -48,7 +48,9 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises several types for corrupt / pickled-object files
-        raise EchoDataError(path, f"cannot read as a PyTorch weights file ({type(err).__name__}: {err})") from err
+        raise EchoDataError(
+            path, f"cannot read as a PyTorch weights file ({type(err).__name__}: {err})"
+        ) from err
     # Training checkpoints often wrap the weights: accept the usual keys.
     for key in ("state_dict", "model", "network"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
@@ -163,7 +165,11 @@ def efficientnet(
                     f"{Path(torch.hub.get_dir()) / 'checkpoints'}; or use pretrained=False."
                 )
     net = EfficientNetBN(
-        model_name, pretrained=False, spatial_dims=spatial_dims, in_channels=in_channels, num_classes=num_classes
+        model_name,
+        pretrained=False,
+        spatial_dims=spatial_dims,
+        in_channels=in_channels,
+        num_classes=num_classes,
     )
     if weights_path is not None:
         load_efficientnet_weights(net, weights_path)

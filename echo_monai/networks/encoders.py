@@ -46,7 +46,9 @@ class SmallFrameCNN(nn.Module):
     Shapes: (N, in_channels, H, W) -> (N, widths[-1]); H, W >= 2 ** len(widths).
     """
 
-    def __init__(self, in_channels: int = 1, widths: Sequence[int] = (24, 48, 96, 128), convs_per_stage: int = 2):
+    def __init__(
+        self, in_channels: int = 1, widths: Sequence[int] = (24, 48, 96, 128), convs_per_stage: int = 2
+    ):
         super().__init__()
         if convs_per_stage < 1 or not widths:
             raise ValueError("SmallFrameCNN needs at least one stage and one conv per stage")
@@ -70,13 +72,17 @@ class EfficientNetEncoder(nn.Module):
     Args:
         model_name: ``efficientnet-b0`` ... ``efficientnet-b7``.
         in_channels: 1 (grey) or 3 (RGB).
-        weights_path: optional local ImageNet weights (see :func:`echo_monai.networks.efficientnet.efficientnet`).
+        weights_path: optional local ImageNet weights
+            (see :func:`echo_monai.networks.efficientnet.efficientnet`).
 
     Shapes: (N, in_channels, H, W) -> (N, F), F = 1280 (b0), 1408 (b2).
     """
 
     def __init__(
-        self, model_name: str = "efficientnet-b2", in_channels: int = 1, weights_path: str | os.PathLike | None = None
+        self,
+        model_name: str = "efficientnet-b2",
+        in_channels: int = 1,
+        weights_path: str | os.PathLike | None = None,
     ):
         super().__init__()
         net = efficientnet(model_name, in_channels, num_classes=1, weights_path=weights_path)
@@ -108,16 +114,22 @@ def build_frame_encoder(
     """
     if isinstance(name, nn.Module):
         if not isinstance(getattr(name, "out_features", None), int):
-            raise TypeError("a custom frame encoder needs an integer `out_features` attribute (its feature size)")
+            raise TypeError(
+                "a custom frame encoder needs an integer `out_features` attribute (its feature size)"
+            )
         return name
     key = str(name).lower()
     if key == "small-cnn":
         if weights_path is not None:
-            raise ValueError("the small-cnn encoder has no pretrained weights; weights_path applies to EfficientNets")
+            raise ValueError(
+                "the small-cnn encoder has no pretrained weights; weights_path applies to EfficientNets"
+            )
         return SmallFrameCNN(in_channels, widths) if widths is not None else SmallFrameCNN(in_channels)
     if key.startswith("efficientnet-b") and key in ENCODER_NAMES:
         if widths is not None:
-            raise ValueError("widths apply to the small-cnn encoder; EfficientNet widths follow its model name")
+            raise ValueError(
+                "widths apply to the small-cnn encoder; EfficientNet widths follow its model name"
+            )
         return EfficientNetEncoder(key, in_channels, weights_path)
     raise ValueError(f"unknown frame encoder {name!r}; choose one of {', '.join(ENCODER_NAMES)}")
 

@@ -66,7 +66,11 @@ class FrameAttentionClassifier(nn.Module):
         super().__init__()
         if pool not in ("cls", "mean"):
             raise ValueError(f"pool must be 'cls' or 'mean', got {pool!r}")
-        self.frames = PerFrameEncoder(build_frame_encoder(encoder, in_channels, weights_path=encoder_weights_path, widths=encoder_widths))
+        self.frames = PerFrameEncoder(
+            build_frame_encoder(
+                encoder, in_channels, weights_path=encoder_weights_path, widths=encoder_widths
+            )
+        )
         self.project = nn.Linear(self.frames.out_features, d_model)
         # Not a parameter and not saved: it is a pure function of (max_frames, d_model).
         self.register_buffer("positions", sinusoidal_positions(max_frames, d_model), persistent=False)
@@ -75,8 +79,13 @@ class FrameAttentionClassifier(nn.Module):
         if pool == "cls":
             self.cls_token = nn.Parameter(nn.init.trunc_normal_(torch.zeros(1, 1, d_model), std=0.02))
         layer = nn.TransformerEncoderLayer(
-            d_model, num_heads, dim_feedforward=2 * d_model, dropout=dropout, activation="gelu",
-            batch_first=True, norm_first=True,
+            d_model,
+            num_heads,
+            dim_feedforward=2 * d_model,
+            dropout=dropout,
+            activation="gelu",
+            batch_first=True,
+            norm_first=True,
         )
         self.transformer = nn.TransformerEncoder(layer, num_layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(d_model)

@@ -56,19 +56,27 @@ class GatedSpatioTemporalNet(nn.Module):
         dropout: float = 0.2,
     ):
         super().__init__()
-        self.frames = PerFrameEncoder(build_frame_encoder(encoder, in_channels, weights_path=encoder_weights_path, widths=encoder_widths))
+        self.frames = PerFrameEncoder(
+            build_frame_encoder(
+                encoder, in_channels, weights_path=encoder_weights_path, widths=encoder_widths
+            )
+        )
         features = self.frames.out_features
         self.feature_dropout = nn.Dropout(dropout)
         self.spatial_head = nn.Linear(features, num_classes)
         self.temporal = DilatedTemporalCNN(features, temporal_channels, dilations, dropout=dropout)
         self.temporal_head = nn.Linear(temporal_channels, num_classes)
         self.gate = nn.Sequential(
-            nn.Linear(features + temporal_channels, gate_hidden), nn.ReLU(inplace=True), nn.Linear(gate_hidden, 1)
+            nn.Linear(features + temporal_channels, gate_hidden),
+            nn.ReLU(inplace=True),
+            nn.Linear(gate_hidden, 1),
         )
         self.last_gate: torch.Tensor | None = None
 
     @torch.jit.export
-    def forward_branches(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward_branches(
+        self, x: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """(logits, gate, spatial_logits, temporal_logits): (B, K), (B,), (B, K), (B, K)."""
         feats = self.feature_dropout(self.frames(x))  # (B, T, F)
         spatial = self.spatial_head(feats).mean(dim=1)

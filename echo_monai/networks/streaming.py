@@ -98,7 +98,9 @@ class StreamingViewNet(nn.Module):
         if t.ndim == 2:
             t = t.unsqueeze(0)
         if t.ndim != 3 or t.shape[0] not in (1, 3):
-            raise ValueError(f"a frame must be (H, W), (H, W, 3) or (C, H, W) with C in (1, 3); got {tuple(t.shape)}")
+            raise ValueError(
+                f"a frame must be (H, W), (H, W, 3) or (C, H, W) with C in (1, 3); got {tuple(t.shape)}"
+            )
         t = t.float() / 255.0 if t.dtype == torch.uint8 else t.float()
         if t.shape[0] == 3 and self.in_channels == 1:
             t = torch.tensordot(torch.tensor(LUMA_WEIGHTS), t, dims=1).unsqueeze(0)
@@ -106,8 +108,11 @@ class StreamingViewNet(nn.Module):
             t = t.expand(3, -1, -1)
         if t.shape[1:] != (self.image_size, self.image_size):
             t = F.interpolate(
-                t.unsqueeze(0), size=(self.image_size, self.image_size), mode="bilinear",
-                align_corners=False, antialias=True,
+                t.unsqueeze(0),
+                size=(self.image_size, self.image_size),
+                mode="bilinear",
+                align_corners=False,
+                antialias=True,
             )[0]
         return t
 

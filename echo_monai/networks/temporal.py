@@ -27,7 +27,9 @@ class TemporalResidualBlock(nn.Module):
         dropout: dropout after the first activation.
     """
 
-    def __init__(self, channels: int, dilation: int, kernel_size: int = 3, causal: bool = False, dropout: float = 0.1):
+    def __init__(
+        self, channels: int, dilation: int, kernel_size: int = 3, causal: bool = False, dropout: float = 0.1
+    ):
         super().__init__()
         span = (kernel_size - 1) * dilation
         if not causal and span % 2:

@@ -48,8 +48,11 @@ class BasicBlock(nn.Module):
         super().__init__()
         out = planes * self.expansion
         self.body = nn.Sequential(
-            conv(in_planes, planes, stride), nn.BatchNorm3d(planes), nn.ReLU(inplace=True),
-            conv(planes, out, 1), nn.BatchNorm3d(out),
+            conv(in_planes, planes, stride),
+            nn.BatchNorm3d(planes),
+            nn.ReLU(inplace=True),
+            conv(planes, out, 1),
+            nn.BatchNorm3d(out),
         )
         self.shortcut = _shortcut(in_planes, out, stride)
         self.relu = nn.ReLU(inplace=True)
@@ -67,9 +70,14 @@ class Bottleneck(nn.Module):
         super().__init__()
         out = planes * self.expansion
         self.body = nn.Sequential(
-            nn.Conv3d(in_planes, planes, 1, bias=False), nn.BatchNorm3d(planes), nn.ReLU(inplace=True),
-            conv(planes, planes, stride), nn.BatchNorm3d(planes), nn.ReLU(inplace=True),
-            nn.Conv3d(planes, out, 1, bias=False), nn.BatchNorm3d(out),
+            nn.Conv3d(in_planes, planes, 1, bias=False),
+            nn.BatchNorm3d(planes),
+            nn.ReLU(inplace=True),
+            conv(planes, planes, stride),
+            nn.BatchNorm3d(planes),
+            nn.ReLU(inplace=True),
+            nn.Conv3d(planes, out, 1, bias=False),
+            nn.BatchNorm3d(out),
         )
         self.shortcut = _shortcut(in_planes, out, stride)
         self.relu = nn.ReLU(inplace=True)
@@ -81,7 +89,9 @@ class Bottleneck(nn.Module):
 def _shortcut(in_planes: int, out_planes: int, stride: int) -> nn.Module:
     if stride == 1 and in_planes == out_planes:
         return nn.Identity()
-    return nn.Sequential(nn.Conv3d(in_planes, out_planes, 1, stride=stride, bias=False), nn.BatchNorm3d(out_planes))
+    return nn.Sequential(
+        nn.Conv3d(in_planes, out_planes, 1, stride=stride, bias=False), nn.BatchNorm3d(out_planes)
+    )
 
 
 _BLOCKS: dict[str, type[BasicBlock | Bottleneck]] = {"basic": BasicBlock, "bottleneck": Bottleneck}
@@ -143,13 +153,16 @@ def _stem(in_channels: int, width: int, conv: str) -> nn.Sequential:
         mid = max(1, (width * 45) // 64)
         return nn.Sequential(
             nn.Conv3d(in_channels, mid, (1, 7, 7), stride=(1, 2, 2), padding=(0, 3, 3), bias=False),
-            nn.BatchNorm3d(mid), nn.ReLU(inplace=True),
+            nn.BatchNorm3d(mid),
+            nn.ReLU(inplace=True),
             nn.Conv3d(mid, width, (3, 1, 1), padding=(1, 0, 0), bias=False),
-            nn.BatchNorm3d(width), nn.ReLU(inplace=True),
+            nn.BatchNorm3d(width),
+            nn.ReLU(inplace=True),
         )
     return nn.Sequential(
         nn.Conv3d(in_channels, width, (3, 7, 7), stride=(1, 2, 2), padding=(1, 3, 3), bias=False),
-        nn.BatchNorm3d(width), nn.ReLU(inplace=True),
+        nn.BatchNorm3d(width),
+        nn.ReLU(inplace=True),
     )
 
 

@@ -57,8 +57,13 @@ class VideoViT(nn.Module):
         nn.init.trunc_normal_(self.cls_token, std=0.02)
         self.token_dropout = nn.Dropout(dropout)
         layer = nn.TransformerEncoderLayer(
-            hidden_size, num_heads, dim_feedforward=mlp_dim, dropout=dropout, activation="gelu",
-            batch_first=True, norm_first=True,
+            hidden_size,
+            num_heads,
+            dim_feedforward=mlp_dim,
+            dropout=dropout,
+            activation="gelu",
+            batch_first=True,
+            norm_first=True,
         )
         self.transformer = nn.TransformerEncoder(layer, num_layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(hidden_size)

@@ -16,7 +16,9 @@ from echo_monai.networks.encoders import (
 torch.set_num_threads(1)
 
 
-@pytest.mark.parametrize(("name", "features"), [("small-cnn", 128), ("efficientnet-b0", 1280), ("EfficientNet-B2", 1408)])
+@pytest.mark.parametrize(
+    ("name", "features"), [("small-cnn", 128), ("efficientnet-b0", 1280), ("EfficientNet-B2", 1408)]
+)
 @pytest.mark.parametrize("in_channels", [1, 3])
 def test_factory_feature_sizes(name, features, in_channels):
     enc = build_frame_encoder(name, in_channels).eval()
@@ -58,6 +60,8 @@ def test_per_frame_encoder_equals_encoding_each_frame():
     clip = torch.rand(2, 3, 5, 32, 32)
     with torch.no_grad():
         feats = PerFrameEncoder(enc)(clip)
-        one_by_one = torch.stack([torch.stack([enc(clip[b, :, t][None])[0] for t in range(5)]) for b in range(2)])
+        one_by_one = torch.stack(
+            [torch.stack([enc(clip[b, :, t][None])[0] for t in range(5)]) for b in range(2)]
+        )
     assert feats.shape == (2, 5, 16)
     torch.testing.assert_close(feats, one_by_one, atol=1e-5, rtol=1e-5)

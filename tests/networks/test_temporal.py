@@ -41,4 +41,8 @@ def test_block_keeps_shape_and_rejects_off_centre_kernels():
     assert block(torch.randn(2, 8, 9)).shape == (2, 8, 9)
     with pytest.raises(ValueError, match="odd kernel"):
         TemporalResidualBlock(8, dilation=1, kernel_size=2)
-    assert TemporalResidualBlock(8, dilation=1, kernel_size=2, causal=True)(torch.randn(1, 8, 5)).shape == (1, 8, 5)
+    assert TemporalResidualBlock(8, dilation=1, kernel_size=2, causal=True)(torch.randn(1, 8, 5)).shape == (
+        1,
+        8,
+        5,
+    )

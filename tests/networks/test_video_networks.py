@@ -32,7 +32,8 @@ VIDEO_NETS: dict[str, tuple[str, dict]] = {
     "R2Plus1D": ("echo_monai.networks.video_resnet.R2Plus1D", {}),
     "ResNet3D": ("echo_monai.networks.video_resnet.ResNet3D", {}),
     "ResNet3D-bottleneck-2plus1d": (
-        "echo_monai.networks.video_resnet.ResNet3D", {"block": "bottleneck", "conv": "2plus1d"}
+        "echo_monai.networks.video_resnet.ResNet3D",
+        {"block": "bottleneck", "conv": "2plus1d"},
     ),
     "Plain3DCNN": ("echo_monai.networks.plain3d.Plain3DCNN", {}),
     "FrameAttentionClassifier": ("echo_monai.networks.frame_attention.FrameAttentionClassifier", {}),
@@ -42,9 +43,14 @@ VIDEO_NETS: dict[str, tuple[str, dict]] = {
     "StreamingViewNet": ("echo_monai.networks.streaming.StreamingViewNet", {"image_size": CLIP[1]}),
 }
 CLASSES = {
-    "CNNLSTM": CNNLSTM, "R2Plus1D": R2Plus1D, "ResNet3D": ResNet3D, "Plain3DCNN": Plain3DCNN,
-    "FrameAttentionClassifier": FrameAttentionClassifier, "VideoViT": VideoViT,
-    "GatedSpatioTemporalNet": GatedSpatioTemporalNet, "StreamingViewNet": StreamingViewNet,
+    "CNNLSTM": CNNLSTM,
+    "R2Plus1D": R2Plus1D,
+    "ResNet3D": ResNet3D,
+    "Plain3DCNN": Plain3DCNN,
+    "FrameAttentionClassifier": FrameAttentionClassifier,
+    "VideoViT": VideoViT,
+    "GatedSpatioTemporalNet": GatedSpatioTemporalNet,
+    "StreamingViewNet": StreamingViewNet,
 }
 
 
@@ -96,7 +102,12 @@ def test_onnx_export_matches_eager(name):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            net, (x,), buffer, dynamo=False, input_names=["image"], output_names=["pred"],
+            net,
+            (x,),
+            buffer,
+            dynamo=False,
+            input_names=["image"],
+            output_names=["pred"],
             dynamic_axes={"image": {0: "batch"}, "pred": {0: "batch"}},
         )
     session = ort.InferenceSession(buffer.getvalue())
@@ -114,15 +125,26 @@ def test_monai_bundle_verify_net_in_out(name, tmp_path):
         "network_data_format": {
             "inputs": {
                 "image": {
-                    "type": "video", "format": "magnitude", "modality": "US", "num_channels": 1,
-                    "spatial_shape": list(CLIP), "dtype": "float32", "value_range": [0, 1],
-                    "is_patch_data": False, "channel_def": {"0": "grey"},
+                    "type": "video",
+                    "format": "magnitude",
+                    "modality": "US",
+                    "num_channels": 1,
+                    "spatial_shape": list(CLIP),
+                    "dtype": "float32",
+                    "value_range": [0, 1],
+                    "is_patch_data": False,
+                    "channel_def": {"0": "grey"},
                 }
             },
             "outputs": {
                 "pred": {
-                    "type": "probabilities", "format": "classes", "num_channels": 11, "spatial_shape": [1],
-                    "dtype": "float32", "value_range": [], "is_patch_data": False,
+                    "type": "probabilities",
+                    "format": "classes",
+                    "num_channels": 11,
+                    "spatial_shape": [1],
+                    "dtype": "float32",
+                    "value_range": [],
+                    "is_patch_data": False,
                     "channel_def": {str(i): f"view {i}" for i in range(11)},
                 }
             },
@@ -131,14 +153,18 @@ def test_monai_bundle_verify_net_in_out(name, tmp_path):
     (tmp_path / "inference.json").write_text(json.dumps(config))
     (tmp_path / "metadata.json").write_text(json.dumps(meta))
     verify_net_in_out(
-        net_id="network_def", meta_file=str(tmp_path / "metadata.json"),
-        config_file=str(tmp_path / "inference.json"), device="cpu",
+        net_id="network_def",
+        meta_file=str(tmp_path / "metadata.json"),
+        config_file=str(tmp_path / "inference.json"),
+        device="cpu",
     )
     # And it does check: a wrong class count in the metadata is caught.
     with pytest.raises(ValueError, match="output channel number"):
         verify_net_in_out(
-            net_id="network_def", meta_file=str(tmp_path / "metadata.json"),
-            config_file=str(tmp_path / "inference.json"), device="cpu",
+            net_id="network_def",
+            meta_file=str(tmp_path / "metadata.json"),
+            config_file=str(tmp_path / "inference.json"),
+            device="cpu",
             **{"_meta_#network_data_format#outputs#pred#num_channels": 5},
         )
 
