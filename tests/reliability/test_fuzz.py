@@ -88,3 +88,17 @@ def test_corrupt_value_representation_is_a_clear_error(tmp_path):
     path.write_bytes(raw[:at + 4] + b"L\x83" + raw[at + 6:])
     with pytest.raises(EchoDataError, match="vr.dcm"):
         read_echo_cine(path)
+
+
+@pytest.mark.xfail(strict=True, raises=PropertyViolation,
+                   reason="io/dicom_read.py frame_times_ms (called from _read_dataset before any frame is counted) "
+                   "does np.arange(NumberOfFrames): NumberOfFrames 2147483647 on a 6-frame cine asks for 16 GiB "
+                   "(the long fuzz run was OOM-killed at 16 GB RSS); fix: check the frame count against the pixel "
+                   "data (encapsulated fragments / native byte length) before computing frame times")
+def test_huge_number_of_frames_is_refused_before_allocating(tmp_path):
+    path = write_valid_cine(tmp_path / "huge.dcm", n_frames=6, ecg=False, tag=23)
+    ds = pydicom.dcmread(path)
+    ds.NumberOfFrames = 2**31 - 1
+    ds.save_as(path)
+    # The check caps the address space while it reads, so this fails with MemoryError, not an OOM kill.
+    check_dicom_bytes(path.read_bytes(), tmp_path, BUDGET)
