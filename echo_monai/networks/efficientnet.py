@@ -112,7 +112,8 @@ def load_efficientnet_weights(model: EfficientNet, path: str | os.PathLike) -> l
             continue
         loaded[key] = src_value.to(value.dtype)
     skipped = [k for k in _HEAD_KEYS if k in target and k not in loaded]
-    problems = [k for k in missing if k not in _HEAD_KEYS]
+    # Files converted from TensorFlow (the released ones among them) carry no batch-norm step counters.
+    problems = [k for k in missing if k not in _HEAD_KEYS and not k.endswith("num_batches_tracked")]
     problems += [m for m in mismatched if m.split(" ", 1)[0] not in _HEAD_KEYS]
     if problems:
         raise EchoDataError(

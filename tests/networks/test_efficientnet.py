@@ -51,6 +51,13 @@ def test_local_released_weights_load_into_grey_model(tmp_path):
     assert state["_fc.weight"].shape == (11, 1280)  # the 1000-class head was dropped, not forced in
 
 
+def test_released_file_without_batch_norm_counters_loads(tmp_path):
+    flat = _released_format_file(tmp_path / "b0.pth")
+    torch.save({k: v for k, v in flat.items() if not k.endswith("num_batches_tracked")}, tmp_path / "tf.pth")
+    net = efficientnet("efficientnet-b0", in_channels=3, num_classes=1000, weights_path=tmp_path / "tf.pth")
+    assert torch.equal(net.state_dict()["_conv_head.weight"], flat["_conv_head.weight"])
+
+
 def test_grey_model_matches_rgb_model_on_grey_images(tmp_path):
     _released_format_file(tmp_path / "b0.pth")
     grey = efficientnet("efficientnet-b0", 1, 1000, weights_path=tmp_path / "b0.pth").eval()
