@@ -85,12 +85,12 @@ class StreamingViewNet(nn.Module):
     def preprocess_frame(self, frame: np.ndarray | torch.Tensor) -> torch.Tensor:
         """One decoded frame -> model input (in_channels, image_size, image_size), float in [0, 1].
 
-        uint8 input is scaled by 1/255; (H, W, 3|4) arrays are channel-last RGB(A); RGB becomes grey with
-        BT.601 luma when the model is grey; the frame is resized (square, antialiased bilinear) when it
-        is not already ``image_size``. Train with the same preprocessing.
+        uint8 input is scaled by 1/255; (H, W, 1|3|4) arrays are channel-last grey / RGB(A); RGB becomes
+        grey with BT.601 luma when the model is grey; the frame is resized (square, antialiased bilinear)
+        when it is not already ``image_size``. Train with the same preprocessing.
         """
         if isinstance(frame, np.ndarray):
-            if frame.ndim == 3 and frame.shape[-1] in (3, 4):
+            if frame.ndim == 3 and frame.shape[-1] in (1, 3, 4):
                 frame = frame[..., :3].transpose(2, 0, 1)
             t = torch.from_numpy(np.ascontiguousarray(frame))
         else:

@@ -67,6 +67,7 @@ def test_grey_uint8_frame_for_an_rgb_model():
     assert x.shape == (3, 32, 32)
     torch.testing.assert_close(x, torch.ones(3, 32, 32))
     assert net.step(np.zeros((32, 32), dtype=np.uint8)).shape == (4,)
+    torch.testing.assert_close(net.preprocess_frame(np.full((40, 40, 1), 255, dtype=np.uint8)), x)
 
 
 def test_step_needs_eval_mode_and_a_frame():
