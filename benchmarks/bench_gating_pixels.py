@@ -14,6 +14,7 @@ Usage::
 
     python benchmarks/bench_gating_pixels.py --patients 12 --clips-per-view 8 --seed 0
     python benchmarks/bench_gating_pixels.py --data /path/to/existing/synthetic/dataset
+    python benchmarks/bench_gating_pixels.py --keep /tmp/gating_data   # generate, evaluate, keep the data
 """
 
 from __future__ import annotations
@@ -201,6 +202,7 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--keep", type=Path, help="generate the dataset into this new folder and keep it")
     args = ap.parse_args()
     if args.data is not None:
         root = args.data
@@ -209,7 +211,7 @@ def main() -> None:
     from echo_monai.synthetic import make_dataset
 
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp) / "synthetic"
+        root = args.keep if args.keep is not None else Path(tmp) / "synthetic"
         t0 = time.perf_counter()
         make_dataset(
             root,

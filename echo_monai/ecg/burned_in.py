@@ -263,13 +263,15 @@ def _trace_rows(
     return np.where(tall, extreme, centroid)
 
 
-def _refine_to_plateau(x: np.ndarray, idx: np.ndarray, polarity: int, half: int, tol: float) -> np.ndarray:
-    """Move each index to the centre of the flat top (within ``tol``) of its peak, within +-``half``."""
-    y = polarity * x
+def _refine_to_plateau(
+    x: np.ndarray, idx: np.ndarray, signs: np.ndarray, half: int, tol: float
+) -> np.ndarray:
+    """Move each index to the centre of the flat top (within ``tol``) of its peak, within +-``half``; each
+    peak points the way of its ``signs`` entry (+1 up, -1 down: an inverted ectopic beat)."""
     out = np.empty(idx.shape[0], dtype=np.float64)
     for j, i in enumerate(idx):
         lo, hi = max(0, int(i) - half), min(x.shape[0], int(i) + half + 1)
-        seg = y[lo:hi]
+        seg = signs[j] * x[lo:hi]
         k = int(np.argmax(seg))
         top = seg >= seg[k] - tol
         left = k
@@ -555,13 +557,15 @@ def _read_trace(
     idx = idx[real[idx]]
     # A QRS fills a good part of the strip; a detector run on a beat-free stretch (a compensatory pause
     # in a short review trace) returns T or P waves, which are much smaller.
-    idx = idx[peaks.polarity * sig[idx] >= _MIN_R_FRACTION * h]
+    deflection = sig[idx] - float(np.median(sig))  # per beat: an ectopic beat may point the other way
+    big = np.abs(deflection) >= _MIN_R_FRACTION * h
+    idx, deflection = idx[big], deflection[big]
     if idx.size == 0:
         raise ECGError(where, "no R wave found in the burned-in ECG")
     if idx.size == 1:
         warnings.append("only one R wave in the trace: less than one cardiac cycle is shown")
     # A clipped R wave is a plateau at the region top: its centre is the R time, not its first sample.
-    refined = _refine_to_plateau(sig, idx, peaks.polarity, half=int(0.05 * fs_out), tol=0.5)
+    refined = _refine_to_plateau(sig, idx, np.sign(deflection), half=int(0.05 * fs_out), tol=0.5)
     r_times = t_grid[0] + refined * (1000.0 / fs_out)
 
     # Confidence: steady cursor, full coverage, plausible rhythm.

@@ -263,3 +263,16 @@ def test_inverted_lead():
     frames, _ = draw_ecg_trace(_fan_frames(50, 160, 200, rng), times, ecg.signal, ecg.fs, -1000.0 * PRE_S)
     res = read_burned_in_trace(frames, times)
     assert np.all(np.abs(_errors_ms(res, ecg.r_times_s * 1000.0 - 1000.0 * PRE_S)) <= 12.0)
+
+
+@pytest.mark.parametrize("kind", ["sweep", "review"])
+def test_ectopic_beats_of_either_polarity_are_found(kind):
+    rng = np.random.default_rng(14)
+    times = np.arange(60) * 30.0
+    ecg = synthetic_ecg(PRE_S + 2.3, 500.0, 80.0, ectopic_prob=0.4, rng=0 if kind == "sweep" else 7)
+    assert "V" in ecg.beat_types
+    frames, _ = draw_ecg_trace(
+        _fan_frames(60, 160, 200, rng), times, ecg.signal, ecg.fs, -1000.0 * PRE_S, kind=kind, rng=rng
+    )
+    res = read_burned_in_trace(frames, times)
+    assert np.all(np.abs(_errors_ms(res, ecg.r_times_s * 1000.0 - 1000.0 * PRE_S)) <= 15.0)
