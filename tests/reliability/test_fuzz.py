@@ -32,7 +32,7 @@ from echo_monai.testing.fuzz import (
 )
 
 BUDGET = FuzzBudget(seconds=10.0, peak_mb=256.0)
-FUZZ = settings(max_examples=120, deadline=timedelta(seconds=20), derandomize=True, database=None,
+FUZZ = settings(max_examples=300, deadline=timedelta(seconds=20), derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 _WORKDIR = tempfile.mkdtemp(prefix="echo_fuzz_")
 
@@ -51,7 +51,7 @@ def test_dicom_reader_survives_mutated_tag_values(changes):
         check_dicom_bytes(data, _WORKDIR, BUDGET)
 
 
-@settings(FUZZ, max_examples=150)
+@settings(FUZZ, max_examples=300)
 @given(inp=ecg_inputs())
 def test_ecg_chain_survives_any_signal_and_rate(inp):
     signal, fs = inp
