@@ -46,6 +46,7 @@ class BadCase:
         readable: the file is valid as a file (e.g. a single frame) and a reader may return it; what
             must fail is the step that needs more (gating a cycle).
         root: for cases inside a dataset layout, the layout's root folder.
+        extra: case-specific facts for the tests (e.g. the escaping entries of a datalist).
     """
 
     name: str
@@ -291,7 +292,8 @@ def make_bad_corpus(out_dir: str | os.PathLike) -> list[BadCase]:
     Layout: ``cines/`` (broken DICOM, AVI/MP4 and NIfTI cines), ``datalists/`` (a data root with an empty
     datalist and one whose entries escape the root), ``hmcqu/`` (HMC-QU layout with two broken masks),
     ``camus/database_nifti/`` (CAMUS layout with a NaN image and two broken ground truths), and
-    ``corpus.json`` describing every case. The bytes are the same on every run.
+    ``corpus.json`` describing every case. The bytes are the same on every run, except the HMC-QU
+    spreadsheet and ``.mat`` masks, whose formats record when they were written.
 
     Raises:
         FileExistsError: ``out_dir`` exists and is not empty.

@@ -7,6 +7,7 @@ scripts must skip it, say why, and go on with the other files.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import time
 import tracemalloc
@@ -17,7 +18,7 @@ import pytest
 
 from echo_monai.errors import EchoDataError
 from echo_monai.io.cine import read_cine
-from echo_monai.testing.corpus import BadCase, copy_cines_into_view_tree, write_valid_cine
+from echo_monai.testing.corpus import BadCase, copy_cines_into_view_tree, make_bad_corpus, write_valid_cine
 from echo_monai.transforms.io import LoadEchoCine, LoadEchoCined
 
 CINE_CASES = (
@@ -46,6 +47,18 @@ def test_corpus_describes_every_case(corpus):
     manifest = json.loads((next(iter(corpus.values())).path.parents[1] / "corpus.json").read_text())
     assert {m["name"] for m in manifest} == set(corpus)
     assert all(c.path.exists() and c.problem and c.expect for c in corpus.values())
+
+
+def test_corpus_is_the_same_bytes_on_every_run(corpus, tmp_path):
+    first = next(iter(corpus.values())).path.parents[1]
+    make_bad_corpus(tmp_path / "again")
+
+    def digests(root: Path) -> dict[str, str]:
+        # .xlsx and .mat files record their creation time; everything else must repeat exactly.
+        return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+                for p in root.rglob("*") if p.is_file() and p.suffix not in (".xlsx", ".mat")}
+
+    assert digests(first) == digests(tmp_path / "again")
 
 
 @pytest.mark.parametrize("fast", [True, False], ids=["fast_jpeg", "reference_decoder"])
