@@ -61,7 +61,8 @@ def _workflow(configs: list[str], kind: str, root: Path, args: argparse.Namespac
         config_file=[str(CONFIGS / c) for c in configs], meta_file=str(CONFIGS / "metadata.json"),
         logging_file=str(CONFIGS / "logging.conf"), workflow_type=kind, bundle_root=str(root),
         dataset_dir=str(wall), image_size=[args.image_size, args.image_size], seed=args.seed,
-        frames_per_clip=args.frames_per_clip, batch_size=args.batch_size, max_val_items=args.val_items, **extra)
+        **{"frames_per_clip": args.frames_per_clip, "batch_size": args.batch_size, "max_val_items": args.val_items,
+           **extra})
 
 
 def run_loss(loss: str, wall: Path, work: Path, args: argparse.Namespace) -> dict:
@@ -89,8 +90,9 @@ def run_loss(loss: str, wall: Path, work: Path, args: argparse.Namespace) -> dic
     best_val = float(evaluator.state.best_metric)
     train.finalize()
 
+    # Every test clip is evaluated (max_val_items only shortens the validation during training).
     evaluate = _workflow([*configs, "evaluate.json"], "infer", root, args, wall, write_overlays=False,
-                         write_figures=False)
+                         write_figures=False, max_val_items=None)
     evaluate.initialize()
     t0 = time.perf_counter()
     evaluate.run()

@@ -103,13 +103,13 @@ def run_wall_demo(
     root = out / "bundle"
     shutil.rmtree(root / "models", ignore_errors=True)  # a stale checkpoint must not be evaluated
     common = {"bundle_root": str(root), "dataset_dir": str(wall_dir), "datalist": str(datalist),
-              "image_size": [size, size], "seed": seed, "frames_per_clip": settings["frames_per_clip"],
-              "max_val_items": 3}
+              "image_size": [size, size], "seed": seed, "frames_per_clip": settings["frames_per_clip"]}
     files = [str(configs / "train.json"), str(configs / "networks" / "monai_unet.json")]
     torch.set_num_threads(min(2, os.cpu_count() or 1))
     train = ConfigWorkflow(config_file=files, meta_file=str(configs / "metadata.json"),
                            logging_file=str(configs / "logging.conf"), workflow_type="train",
-                           max_epochs=settings["epochs"], val_interval=settings["val_interval"], **common)
+                           max_epochs=settings["epochs"], val_interval=settings["val_interval"], max_val_items=3,
+                           **common)
     train.initialize()
     trainer = train.parser.get_parsed_content("train#trainer")
     t0 = time.perf_counter()
