@@ -21,6 +21,7 @@ Run:  python benchmarks/bench_saliency.py [--clips-per-view 24] [--epochs 8] [--
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import sys
@@ -55,12 +56,14 @@ class Frames:
         return Frames(self.images * self.sector, self.labels, self.anatomy, self.sector)
 
 
-def render_frames(clips_per_view: int, frames_per_clip: int, size: int, seed: int) -> tuple[Frames, Frames]:
-    """Frames of ``clips_per_view`` clips of each view; the last quarter of each view's clips is the test set."""
+def render_frames(clips_per_view: int, frames_per_clip: int, size: int, seed: int,
+                  views: tuple[str, ...] = VIEW_NAMES) -> tuple[Frames, Frames]:
+    """Frames of ``clips_per_view`` clips of each view (labels = index in ``views``); the last quarter of each
+    view's clips is the test set."""
     rng = np.random.default_rng(seed)
     parts: dict[str, list] = {"train": [], "test": []}
     n_test = max(2, clips_per_view // 4)
-    for view_idx, view in enumerate(VIEW_NAMES):
+    for view_idx, view in enumerate(views):
         for j in range(clips_per_view):
             settings = random_settings(view, rng, n_frames=16, size=(size, size), ecg_form="waveform")
             clip = render_clip(settings, random_heart(rng))
@@ -78,9 +81,65 @@ def render_frames(clips_per_view: int, frames_per_clip: int, size: int, seed: in
     return out[0], out[1]
 
 
-def make_model(widths: tuple[int, ...] = (16, 32, 64, 96)) -> nn.Module:
-    """A small image view classifier: SmallFrameCNN trunk + linear head, (B, 1, H, W) -> (B, 11)."""
-    return nn.Sequential(SmallFrameCNN(1, widths), nn.Dropout(0.2), nn.Linear(widths[-1], len(VIEW_NAMES)))
+def make_model(num_classes: int = len(VIEW_NAMES), widths: tuple[int, ...] = (16, 32, 64, 96)) -> nn.Module:
+    """A small image view classifier: SmallFrameCNN trunk + linear head, (B, 1, H, W) -> (B, num_classes)."""
+    return nn.Sequential(SmallFrameCNN(1, widths), nn.Dropout(0.2), nn.Linear(widths[-1], num_classes))
+
+
+def trained_model(name: str, num_classes: int, train_set: Frames, epochs: int, args: argparse.Namespace
+                  ) -> tuple[nn.Module, float]:
+    """Train (or load from ``--cache``) a model; returns it in eval mode and the training seconds."""
+    model = make_model(num_classes)
+    cache = None if args.cache is None else os.path.join(
+        args.cache, f"saliency_{name}_{len(train_set.labels)}f_{args.size}px_{epochs}ep_s{args.seed}")
+    if cache is not None and os.path.isfile(cache + ".pt"):
+        model.load_state_dict(torch.load(cache + ".pt", weights_only=True))
+        with open(cache + ".json", encoding="utf-8") as f:
+            train_s = float(json.load(f)["train_s"])
+        print(f"[{name}] weights from {cache}.pt (trained in {train_s:.0f} s)", flush=True)
+    else:
+        train_s = train(model, train_set, epochs, args.seed)
+        if cache is not None:
+            os.makedirs(args.cache, exist_ok=True)
+            torch.save(model.state_dict(), cache + ".pt")
+            with open(cache + ".json", "w", encoding="utf-8") as f:
+                json.dump({"train_s": train_s}, f)
+    return model.eval(), train_s
+
+
+def structure_analysis(name: str, model: nn.Module, test_set: Frames, a5c: int, a4c: int
+                       ) -> tuple[int, float, list]:
+    """(c): attribution density per structure of the A5C-minus-A4C logit on A5C test frames showing the LVOT.
+
+    Returns the number of frames, the share with a positive margin, and per method
+    (method, {label: median density}, labels ranked by density).
+    """
+    sel = np.flatnonzero((test_set.labels == a5c)
+                         & (test_set.anatomy == LVOT).reshape(len(test_set.labels), -1).any(axis=1))
+    xa = torch.from_numpy(test_set.images[sel])[:, None]
+    contrast = ClassContrast(model, a5c, a4c)
+    with torch.no_grad():
+        margin = contrast(xa)
+    rows = []
+    for method in METHODS:
+        args_m = method_args(method)
+        if "layer" in args_m:
+            args_m["layer"] = "model." + args_m["layer"]
+        maps = attribute(contrast, xa, None, method, **args_m)
+        dens: dict[int, list[float]] = {}
+        for i, n in enumerate(sel):
+            for label, sm in mass_per_structure(maps[i], test_set.anatomy[n], STRUCTURES,
+                                                within=test_set.sector[n]).items():
+                if np.isfinite(sm.density):
+                    dens.setdefault(label, []).append(sm.density)
+        # Structures present in at least half of the frames, so one lucky frame does not rank first.
+        median = {label: float(np.median(v)) for label, v in dens.items() if len(v) >= max(1, len(sel) // 2)}
+        ranked = sorted(median, key=median.get, reverse=True)
+        rows.append((method, median, ranked))
+        rank = ranked.index(LVOT) + 1 if LVOT in ranked else "-"
+        print(f"[{name}] {method:20s} LVOT density {median.get(LVOT, float('nan')):.2f}, rank {rank} of "
+              f"{len(ranked)}; top: {[STRUCTURES[k] for k in ranked[:3]]}", flush=True)
+    return len(sel), float((margin > 0).float().mean()), rows
 
 
 def train(model: nn.Module, data: Frames, epochs: int, seed: int) -> float:
@@ -88,7 +147,7 @@ def train(model: nn.Module, data: Frames, epochs: int, seed: int) -> float:
     torch.manual_seed(seed)
     x = torch.from_numpy(data.images)[:, None]
     y = torch.from_numpy(data.labels).long()
-    batch = 32
+    batch = min(32, len(x))
     steps = epochs * (len(x) // batch)
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps, pct_start=0.2)
@@ -156,18 +215,7 @@ class ConditionResult:
 
 
 def run_condition(name: str, train_set: Frames, test_set: Frames, args: argparse.Namespace) -> ConditionResult:
-    model = make_model()
-    cache = None if args.cache is None else os.path.join(
-        args.cache, f"saliency_{name}_{args.clips_per_view}x{args.frames_per_clip}_{args.size}px_{args.epochs}ep_s{args.seed}.pt")
-    if cache is not None and os.path.isfile(cache):
-        model.load_state_dict(torch.load(cache, weights_only=True))
-        model.eval()
-        train_s = float("nan")
-    else:
-        train_s = train(model, train_set, args.epochs, args.seed)
-        if cache is not None:
-            os.makedirs(args.cache, exist_ok=True)
-            torch.save(model.state_dict(), cache)
+    model, train_s = trained_model(name, len(VIEW_NAMES), train_set, args.epochs, args)
     acc, pair_acc = accuracy(model, test_set)
     print(f"[{name}] trained in {train_s:.0f} s: test accuracy {acc:.3f}, A4C/A5C {pair_acc:.3f}", flush=True)
 
@@ -195,34 +243,34 @@ def run_condition(name: str, train_set: Frames, test_set: Frames, args: argparse
         rows.append((method, sanity, share, seconds))
         print(f"[{name}] {method:20s} spearman {sanity}  sector {share:.3f}  {seconds:.3f} s/sample", flush=True)
 
-    # (c) A5C test frames with the LVOT in view: what separates A5C from A4C?
-    a5c = np.flatnonzero((test_set.labels == VIEW_NAMES.index("A5C"))
-                         & (test_set.anatomy == LVOT).reshape(len(test_set.labels), -1).any(axis=1))
-    xa = torch.from_numpy(test_set.images[a5c])[:, None]
-    contrast = ClassContrast(model, VIEW_NAMES.index("A5C"), VIEW_NAMES.index("A4C"))
-    with torch.no_grad():
-        margin = contrast(xa)
-    structure_rows = []
-    for method in METHODS:
-        args_m = method_args(method)
-        if "layer" in args_m:
-            args_m["layer"] = "model." + args_m["layer"]
-        maps = attribute(contrast, xa, None, method, **args_m)
-        dens: dict[int, list[float]] = {}
-        for i, n in enumerate(a5c):
-            for label, sm in mass_per_structure(maps[i], test_set.anatomy[n], STRUCTURES,
-                                                within=test_set.sector[n]).items():
-                if np.isfinite(sm.density):
-                    dens.setdefault(label, []).append(sm.density)
-        # Structures present in at least half of the frames, so one lucky frame does not rank first.
-        median = {label: float(np.median(v)) for label, v in dens.items() if len(v) >= max(1, len(a5c) // 2)}
-        ranked = sorted(median, key=median.get, reverse=True)
-        structure_rows.append((method, median, ranked))
-        rank = ranked.index(LVOT) + 1 if LVOT in ranked else "-"
-        print(f"[{name}] {method:20s} LVOT density {median.get(LVOT, float('nan')):.2f}, rank {rank} of "
-              f"{len(ranked)}; top: {[STRUCTURES[k] for k in ranked[:3]]}", flush=True)
+    n_a5c, positive, structure_rows = structure_analysis(
+        name, model, test_set, VIEW_NAMES.index("A5C"), VIEW_NAMES.index("A4C"))
     return ConditionResult(name, train_s, acc, pair_acc, len(pick), n_layers, [r for r, _ in randomised], rows,
-                           len(a5c), float((margin > 0).float().mean()), structure_rows)
+                           n_a5c, positive, structure_rows)
+
+
+@dataclass
+class PairResult:
+    n_train: int
+    n_test: int
+    train_s: float
+    accuracy: float
+    n_a5c: int
+    a5c_positive: float
+    structure_rows: list
+
+
+def run_pair(args: argparse.Namespace) -> PairResult:
+    """(c) on a dedicated A4C-vs-A5C frame classifier (sector-masked), the pair the 11-view model confuses."""
+    train_set, test_set = render_frames(args.pair_clips, args.frames_per_clip, args.size, args.seed + 1,
+                                        views=("A4C", "A5C"))
+    train_set, test_set = train_set.masked(), test_set.masked()
+    model, train_s = trained_model("pair", 2, train_set, args.pair_epochs, args)
+    with torch.no_grad():
+        acc = float((model(torch.from_numpy(test_set.images)[:, None]).argmax(1).numpy() == test_set.labels).mean())
+    print(f"[pair] A4C vs A5C test accuracy {acc:.3f}", flush=True)
+    n, positive, rows = structure_analysis("pair", model, test_set, 1, 0)
+    return PairResult(len(train_set.labels), len(test_set.labels), train_s, acc, n, positive, rows)
 
 
 def video_timing(size: int, frames: int, repeats: int, seed: int) -> list[tuple[str, float]]:
@@ -253,6 +301,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--explain-per-view", type=int, default=3, help="test clips per view for (a), (b), (d)")
     ap.add_argument("--conditions", default="masked,raw", help="comma-separated: masked (sector only), raw")
+    ap.add_argument("--pair-clips", type=int, default=48, help="clips per view for the A4C-vs-A5C model (0: skip)")
+    ap.add_argument("--pair-epochs", type=int, default=10)
     ap.add_argument("--video-frames", type=int, default=16, help="clip length for the video timing (0: skip)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
@@ -273,8 +323,9 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"unknown condition {name!r}: use masked and/or raw")
         tr, te = (train_set.masked(), test_set.masked()) if name == "masked" else (train_set, test_set)
         results.append(run_condition(name, tr, te, args))
+    pair = run_pair(args) if args.pair_clips > 0 else None
     video = video_timing(args.size, args.video_frames, 3, args.seed) if args.video_frames > 0 else []
-    report = _markdown(args, argv, load, render_s, len(train_set.labels), len(test_set.labels), results, video)
+    report = _markdown(args, argv, load, render_s, len(train_set.labels), len(test_set.labels), results, pair, video)
     print(report)
     if args.markdown:
         with open(args.markdown, "w", encoding="utf-8") as f:
@@ -288,7 +339,16 @@ _CONDITION_TITLE = {
 }
 
 
-def _markdown(args, argv, load, render_s, n_train, n_test, results, video) -> str:
+def _structure_table(rows: list) -> list[str]:
+    lines = ["| method | LVOT / aorta density | LVOT rank | top three structures (density) |", "|---|---|---|---|"]
+    for method, median, ranked in rows:
+        top = ", ".join(f"{STRUCTURES[k]} {median[k]:.2f}" for k in ranked[:3])
+        rank = f"{ranked.index(LVOT) + 1} of {len(ranked)}" if LVOT in ranked else "-"
+        lines.append(f"| {method} | {median.get(LVOT, float('nan')):.2f} | {rank} | {top} |")
+    return lines
+
+
+def _markdown(args, argv, load, render_s, n_train, n_test, results, pair, video) -> str:
     cmd = "python benchmarks/bench_saliency.py " + " ".join(sys.argv[1:] if argv is None else argv)
     lines = [
         "# Saliency benchmark (issue 6)",
@@ -334,13 +394,18 @@ def _markdown(args, argv, load, render_s, n_train, n_test, results, video) -> st
              "preference), median over frames, inside the scan sector; structures present in at least half "
              "of the frames are ranked."),
             "",
-            "| method | LVOT / aorta density | LVOT rank | top three structures (density) |",
-            "|---|---|---|---|",
-        ]
-        for method, median, ranked in r.structure_rows:
-            top = ", ".join(f"{STRUCTURES[k]} {median[k]:.2f}" for k in ranked[:3])
-            rank = f"{ranked.index(LVOT) + 1} of {len(ranked)}" if LVOT in ranked else "-"
-            lines.append(f"| {method} | {median.get(LVOT, float('nan')):.2f} | {rank} | {top} |")
+        ] + _structure_table(r.structure_rows)
+    if pair is not None:
+        lines += [
+            "",
+            "## (c) on a dedicated A4C-vs-A5C classifier (frames masked to the sector)",
+            "",
+            (f"Same network with 2 outputs, {pair.n_train} training / {pair.n_test} test frames ({args.pair_clips} "
+             f"clips per view, new patients, seed {args.seed + 1}), {args.pair_epochs} epochs in {pair.train_s:.0f} s; "
+             f"test accuracy {pair.accuracy:.3f}. {pair.n_a5c} A5C test frames with the LVOT in view; A5C-minus-A4C "
+             f"margin positive on {100 * pair.a5c_positive:.0f} %."),
+            "",
+        ] + _structure_table(pair.structure_rows)
     if video:
         lines += [
             "",
