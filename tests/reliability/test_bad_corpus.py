@@ -258,3 +258,16 @@ def test_reference_decoder_checks_frame_count_before_allocating(tmp_path):
         tracemalloc.stop()
     assert "NumberOfFrames" in str(info.value)
     assert peak_mb < MAX_PEAK_MB
+
+
+@pytest.mark.xfail(strict=True, reason="io/video.py read_video returns the frames decoded before the cut (19 of "
+                   "40) from a half-copied AVI whose header says 40, with no error or warning; fix: compare "
+                   "CAP_PROP_FRAME_COUNT (when > 0) with the frames read and raise EchoDataError on a shortfall")
+def test_read_video_refuses_a_truncated_avi(tmp_path):
+    from echo_monai.io.video import write_video
+    from echo_monai.testing.corpus import valid_cine_frames
+
+    path = write_video(tmp_path / "copied_halfway.avi", valid_cine_frames(40, (64, 80)), 25.0)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(EchoDataError, match="copied_halfway.avi"):
+        read_cine(path)
