@@ -225,7 +225,7 @@ def attribute(
         inputs: the batch, intensities as the network sees them (e.g. [0, 1]).
         target: class index per sample (B,), one for all, or None for a scalar-per-sample model.
         method: one of :data:`METHODS`. ``NoiseTunnel`` is SmoothGrad over ``smooth`` (Saliency or
-            IntegratedGradients); ``LayerGradCam`` / ``GuidedGradCam`` need ``layer`` and are up-sampled
+            IntegratedGradients); ``LayerGradCam`` / ``GuidedGradCam`` work at ``layer`` and are up-sampled
             to the input grid (a per-frame layer of a video network gives one map per frame).
         layer: module or its name in ``model.named_modules()`` for the layer methods (default: the last
             convolution).
@@ -238,8 +238,8 @@ def attribute(
         perturbations_per_eval: occluded copies per forward pass.
 
     Returns:
-        float32 (B, H, W) or (B, T, H, W) on the input's device; signed, except the Grad-CAM family
-        (ReLU'd, as Grad-CAM defines it) and Saliency (gradient magnitude).
+        float32 (B, H, W) or (B, T, H, W) on the input's device; signed, except LayerGradCam (ReLU'd, as
+        Grad-CAM defines it) and Saliency (gradient magnitude).
     """
     if method not in METHODS:
         raise ValueError(f"unknown attribution method {method!r}; choose one of {', '.join(METHODS)}")
