@@ -271,3 +271,16 @@ def test_read_video_refuses_a_truncated_avi(tmp_path):
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     with pytest.raises(EchoDataError, match="copied_halfway.avi"):
         read_cine(path)
+
+
+@pytest.mark.xfail(strict=True, reason="transforms/io.py LoadEchoCine.__call__ always calls read_cine with the "
+                   "ECG (with_ecg defaults to True), so a cine whose ECG waveform is unusable (SamplingFrequency 0) "
+                   "cannot be loaded even with gating=False or gating_sources=('burned_in', 'image'), while "
+                   "prepare_view_dataset accepts it (its check reads without the ECG) and training then stops on "
+                   "it; fix: read_cine(..., with_ecg=self.gating and 'ecg' in self.gating_sources)")
+@pytest.mark.parametrize("options", [{"gating": False}, {"gating_sources": ("burned_in", "image")}],
+                         ids=["no_gating", "no_ecg_source"])
+def test_a_broken_ecg_does_not_block_loading_when_the_ecg_is_not_used(corpus, options):
+    case = corpus["ecg_zero_sampling_frequency"]
+    tensor = LoadEchoCine(grey=True, size=(32, 32), allow_ungated=True, **options)(case.path)
+    assert tuple(tensor.shape) == (1, 40, 32, 32)
