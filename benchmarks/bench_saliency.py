@@ -21,6 +21,7 @@ Run:  python benchmarks/bench_saliency.py [--clips-per-view 24] [--epochs 8] [--
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -90,8 +91,10 @@ def trained_model(name: str, num_classes: int, train_set: Frames, epochs: int, a
                   ) -> tuple[nn.Module, float]:
     """Train (or load from ``--cache``) a model; returns it in eval mode and the training seconds."""
     model = make_model(num_classes)
+    # Keyed by the training frames themselves: a change to the generator must not reuse stale weights.
+    digest = hashlib.sha1(train_set.images.tobytes() + train_set.labels.tobytes()).hexdigest()[:12]
     cache = None if args.cache is None else os.path.join(
-        args.cache, f"saliency_{name}_{len(train_set.labels)}f_{args.size}px_{epochs}ep_s{args.seed}")
+        args.cache, f"saliency_{name}_{digest}_{args.size}px_{epochs}ep_s{args.seed}")
     if cache is not None and os.path.isfile(cache + ".pt"):
         model.load_state_dict(torch.load(cache + ".pt", weights_only=True))
         with open(cache + ".json", encoding="utf-8") as f:
