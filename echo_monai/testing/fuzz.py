@@ -307,8 +307,9 @@ def apply_tag_mutations(data: bytes, changes: list[tuple[tuple, Any]]) -> bytes 
 
 def check_dicom_bytes(data: bytes, workdir: str | os.PathLike, budget: FuzzBudget = FuzzBudget(),
                       record: list[Outcome] | None = None) -> None:
-    """Read ``data`` as a DICOM file with the default reader settings (as a model pipeline does: grey,
-    resized, with ECG) and at the stored size; only documented errors may escape, within ``budget``."""
+    """Read ``data`` as a DICOM file as a model pipeline does (grey, resized, with ECG), at the stored
+    size, and through the reference decoder (``fast=False``, the path of every non-baseline transfer
+    syntax); only documented errors may escape, within ``budget``."""
     from echo_monai.io.dicom_read import read_echo_cine
 
     path = Path(workdir) / "fuzz.dcm"
@@ -316,6 +317,7 @@ def check_dicom_bytes(data: bytes, workdir: str | os.PathLike, budget: FuzzBudge
     _run_checked("read_echo_cine(grey, 16x16)", lambda: read_echo_cine(path, grey=True, size=(16, 16)), budget,
                  record)
     _run_checked("read_echo_cine(as stored)", lambda: read_echo_cine(path), budget, record)
+    _run_checked("read_echo_cine(fast=False)", lambda: read_echo_cine(path, fast=False), budget, record)
 
 
 # ------------------------------------------------------------------------------------------------ ECG
