@@ -1,5 +1,6 @@
 """Echo data in and out: DICOM cines and their ECG, AVI/MP4 video, NIfTI, and the scan sector."""
 
+from echo_monai.io.cine import cine_format, read_cine
 from echo_monai.io.dicom_read import frame_times_ms, read_echo_cine, ultrasound_regions
 from echo_monai.io.dicom_write import write_ecg_waveform_dicom, write_echo_dicom
 from echo_monai.io.ecg_dicom import read_dicom_ecg
@@ -13,7 +14,9 @@ __all__ = [
     "EchoCine",
     "UltrasoundRegion",
     "apply_sector_mask",
+    "cine_format",
     "frame_times_ms",
+    "read_cine",
     "read_dicom_ecg",
     "read_echo_cine",
     "read_nifti_cine",
