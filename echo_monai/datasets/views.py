@@ -32,6 +32,7 @@ from echo_monai.datasets.output import ConversionOutput, check_disjoint
 from echo_monai.datasets.splits import check_split_arguments, patient_from_name, patient_key, split_items
 from echo_monai.errors import EchoDataError
 from echo_monai.io.dicom_read import read_echo_cine
+from echo_monai.utils.files import resolve_inside
 from echo_monai.views import VIEW_NAMES, view_index
 
 __all__ = ["file_kind", "load_view_mapping", "prepare_view_dataset", "resolve_view_folder"]
@@ -274,7 +275,11 @@ def prepare_view_dataset(
     items: list[dict[str, Any]] = []
     for raw in raw_items:
         rel = str(raw["image"])
-        path = root / rel
+        try:
+            path = resolve_inside(root, rel, source=rel)  # a datalist entry may not leave the data root
+        except EchoDataError as exc:
+            out.skip(rel, exc.problem)
+            continue
         try:
             view = VIEW_NAMES[view_index(raw["view"])] if "view" in raw else VIEW_NAMES[int(raw["label"])]
         except (ValueError, IndexError, TypeError):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -195,7 +196,7 @@ def _convert_clip(root: Path, item: dict[str, Any], out: ConversionOutput, hw: t
         ed_frames, es_frames = np.asarray(truth["ed_frames"]), np.asarray(truth["es_frames"])
     except KeyError as exc:
         raise EchoDataError(truth_path, f"the truth file has no {exc.args[0]!r} array") from exc
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:  # a cut .npz is a bad zip file
         raise EchoDataError(truth_path, f"unreadable truth file ({exc})") from exc
     cine = read_echo_cine(image_path, grey=True, size=hw, with_ecg=False)
     frames = cine.frames

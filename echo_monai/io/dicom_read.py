@@ -59,7 +59,7 @@ def open_dicom(path: str | os.PathLike, *, stop_before_pixels: bool = False) -> 
                 pass
         for warning in caught:
             if "End of file reached" in str(warning.message):  # cut inside the encapsulated pixel data
-                raise EchoDataError(path, f"DICOM file is truncated ({warning.message})".replace(str(path), "file"))
+                raise EchoDataError(path, f"DICOM file is truncated ({warning.message})".replace(f" {path}", ""))
         for warning in caught:  # everything else (odd values, non-conformant VRs) is the caller's to see
             warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
         return ds
@@ -177,6 +177,23 @@ def _check_decodable(ds: Dataset, path: Path) -> None:
         raise EchoDataError(path, f"no installed decoder for {ts.name} (needs one of: {missing})")
 
 
+def _check_frame_count_plausible(ds: Dataset, n_frames: int, path: Path) -> None:
+    """Refuse a NumberOfFrames the pixel data cannot possibly hold, without decoding anything.
+
+    An encapsulated frame takes at least an 8-byte item header; a native frame Rows x Columns x samples.
+    """
+    size = len(ds.PixelData)
+    if ds.file_meta.TransferSyntaxUID.is_encapsulated:
+        most = size // 8
+    else:
+        samples, bits = int(ds.get("SamplesPerPixel", 1)), int(ds.get("BitsAllocated", 8))
+        frame_bytes = int(ds.Rows) * int(ds.Columns) * samples * bits // 8
+        most = size // max(frame_bytes, 1)
+    if n_frames > most:
+        raise EchoDataError(path, f"NumberOfFrames is {n_frames} but the pixel data ({size} bytes) can hold at "
+                                  f"most {most} frames: truncated file or corrupt header")
+
+
 def _check_pixel_data(ds: Dataset, n_frames: int, path: Path) -> None:
     """Refuse pixel data that cannot hold ``n_frames`` frames, before anything is allocated for them."""
     ts = ds.file_meta.TransferSyntaxUID
@@ -283,6 +300,7 @@ def _read_dataset(ds: Dataset, path: Path, *, grey: bool | None, size: tuple[int
     if n_frames <= 0:
         raise EchoDataError(path, "the image has zero frames")
     _check_decodable(ds, path)
+    _check_frame_count_plausible(ds, n_frames, path)  # before anything is sized by NumberOfFrames
     times = frame_times_ms(ds, n_frames, path)
     ecg = read_dicom_ecg(ds, path, ecg_search_dir) if with_ecg else None  # before decoding: fail cheaply
 

@@ -53,6 +53,7 @@ def read_video(path: str | os.PathLike, *, grey: bool | None = None,
             raise EchoDataError(path, "not a video OpenCV can open (unknown container or codec)")
         fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
         fourcc = int(cap.get(cv2.CAP_PROP_FOURCC) or 0)
+        declared = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         frames = []
         stored_shape: tuple[int, ...] = ()
         while True:
@@ -66,6 +67,10 @@ def read_video(path: str | os.PathLike, *, grey: bool | None = None,
         cap.release()
     if not frames:
         raise EchoDataError(path, "the video has no decodable frames")
+    if declared > 0 and len(frames) < declared:
+        # A half-copied AVI decodes up to the cut without complaint: its index still counts every frame.
+        raise EchoDataError(path, f"the video is truncated: its header declares {declared} frames but only "
+                                  f"{len(frames)} could be decoded")
     if not np.isfinite(fps) or fps <= 0:
         raise EchoDataError(path, "the video has no frame rate")
     stack = np.stack(frames)

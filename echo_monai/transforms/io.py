@@ -67,7 +67,9 @@ class LoadEchoCine(Transform):
     def __call__(self, filename: str | os.PathLike) -> MetaTensor:
         path = os.fspath(filename)
         search = os.path.dirname(path) if self.ecg_search_dir == "same" else self.ecg_search_dir
-        cine = read_cine(path, grey=self.grey, size=self.size, ecg_search_dir=search)
+        # The file's ECG is read only when gating may use it: a broken waveform must not block loading.
+        with_ecg = self.gating and "ecg" in self.gating_sources
+        cine = read_cine(path, grey=self.grey, size=self.size, with_ecg=with_ecg, ecg_search_dir=search)
         meta: dict = {
             "filename_or_obj": path,
             FRAME_TIMES_META_KEY: np.asarray(cine.frame_times_ms, dtype=np.float64),

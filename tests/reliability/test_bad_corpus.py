@@ -210,9 +210,6 @@ def test_escaping_datalist_entries_are_never_read(corpus, tmp_path):
 # ---- findings in code this suite does not own: each fails today, with a small fix (see the report) ----
 
 
-@pytest.mark.xfail(strict=True, reason="datasets/views.py prepare_view_dataset reads datalist entries that "
-                   "leave the data root ('../outside.dcm'); fix: resolve with echo_monai.utils.resolve_inside "
-                   "and skip the item")
 def test_prepare_view_dataset_refuses_entries_outside_the_root(tmp_path):
     from echo_monai.datasets.views import prepare_view_dataset
 
@@ -260,9 +257,6 @@ def test_reference_decoder_checks_frame_count_before_allocating(tmp_path):
     assert peak_mb < MAX_PEAK_MB
 
 
-@pytest.mark.xfail(strict=True, reason="io/video.py read_video returns the frames decoded before the cut (19 of "
-                   "40) from a half-copied AVI whose header says 40, with no error or warning; fix: compare "
-                   "CAP_PROP_FRAME_COUNT (when > 0) with the frames read and raise EchoDataError on a shortfall")
 def test_read_video_refuses_a_truncated_avi(tmp_path):
     from echo_monai.io.video import write_video
     from echo_monai.testing.corpus import valid_cine_frames
@@ -273,11 +267,6 @@ def test_read_video_refuses_a_truncated_avi(tmp_path):
         read_cine(path)
 
 
-@pytest.mark.xfail(strict=True, reason="transforms/io.py LoadEchoCine.__call__ always calls read_cine with the "
-                   "ECG (with_ecg defaults to True), so a cine whose ECG waveform is unusable (SamplingFrequency 0) "
-                   "cannot be loaded even with gating=False or gating_sources=('burned_in', 'image'), while "
-                   "prepare_view_dataset accepts it (its check reads without the ECG) and training then stops on "
-                   "it; fix: read_cine(..., with_ecg=self.gating and 'ecg' in self.gating_sources)")
 @pytest.mark.parametrize("options", [{"gating": False}, {"gating_sources": ("burned_in", "image")}],
                          ids=["no_gating", "no_ecg_source"])
 def test_a_broken_ecg_does_not_block_loading_when_the_ecg_is_not_used(corpus, options):
@@ -311,10 +300,6 @@ def test_prepare_wall_dataset_skips_broken_clips_and_goes_on(script, tmp_path):
     assert sum(len(datalist[k]) for k in ("training", "validation", "test")) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="datasets/wall.py _convert_clip catches (OSError, ValueError) around "
-                   "np.load(truth_path), but a cut .npz raises zipfile.BadZipFile (neither), so it is skipped as "
-                   "'unexpected error (BadZipFile: File is not a zip file)'; fix: add zipfile.BadZipFile and "
-                   "EOFError to that except clause")
 def test_prepare_wall_dataset_says_the_truth_file_is_broken(script, tmp_path):
     root, items = _broken_wall_input(tmp_path)
     out = tmp_path / "wall"
