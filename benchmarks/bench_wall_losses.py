@@ -142,9 +142,10 @@ def report(rows: list[dict], args: argparse.Namespace, command: str, wall: Path)
                      f"{_fmt(m['val_f1'])} | {_fmt(m['val_hd95_mm'], 2)} |")
     lines += [
         "",
-        ("Regional abnormality detection on the test clips (six segments per clip, ED -> ES of one ECG-gated "
-        "cycle from the truth file, `classify_segments` defaults), against the generator's infarct labels. "
-        "Segments that could not be measured are left out of the counts:"),
+        ("Regional abnormality detection on the test clips (six segments per clip, `classify_segments` "
+        "defaults; ED -> ES of the generator's ECG-gated cycle where the clip holds one, else from the masks' "
+        "LV cavity), against the generator's infarct labels. Segments that could not be measured are left "
+        "out of the counts:"),
         "",
         ("| loss | masks | assessed | TP | FN | TN | FP | sensitivity | specificity | MI sensitivity | "
         "MI specificity (recordings) |"),
@@ -162,7 +163,7 @@ def report(rows: list[dict], args: argparse.Namespace, command: str, wall: Path)
                          f"{_fmt(s['mi_specificity'])} ({s['recordings']}) |")
     lines += [
         "",
-        (f"Time (CPU, {args.threads} intra-op threads, wall-clock, shared with other jobs; 1-min load average "
+        (f"Time (CPU, {args.threads} intra-op thread(s) per process, wall-clock, shared with other jobs; 1-min load average "
         "before / after training in brackets):"),
         "",
         "| loss | training total (s) | median epoch without validation (s) | evaluation of the test split (s) |",
