@@ -314,8 +314,11 @@ def _cavity_area_px(mask: np.ndarray) -> float:
 
 
 def ed_es_from_masks(masks: np.ndarray) -> tuple[int, int]:
-    """(ED, ES) frames from a wall-mask cine (T, H, W) alone: ED = largest LV cavity, ES = smallest
-    cavity after it (before it when ED is the last frames); for cines without ECG timing.
+    """(ED, ES) frames from a wall-mask cine (T, H, W) alone, for cines without ECG timing.
+
+    ED is the frame with the largest LV cavity; ES the smallest cavity after it, or before it when the
+    smallest one after ED is only the clip's last frame (a clip that ends in systole) while the one
+    before is a real minimum. The cavity is flat around ED, so ED is the less precise of the two.
 
     Raises:
         EchoDataError: fewer than two frames with a traceable wall.
@@ -325,9 +328,13 @@ def ed_es_from_masks(masks: np.ndarray) -> tuple[int, int]:
     if ok.size < 2:
         raise EchoDataError(None, "fewer than two frames with a wall to find ED and ES from")
     ed = int(ok[np.argmax(area[ok])])
-    after = ok[ok > ed]
-    pool = after if after.size else ok[ok < ed]
-    return ed, int(pool[np.argmin(area[pool])])
+    picks: list[tuple[bool, int]] = []  # (a minimum inside the clip, frame), after ED first
+    for pool in (ok[ok > ed], ok[ok < ed]):
+        if pool.size:
+            frame = int(pool[np.argmin(area[pool])])
+            picks.append((frame not in (int(ok[0]), int(ok[-1])), frame))
+    inside = [frame for interior, frame in picks if interior]
+    return ed, inside[0] if inside else picks[0][1]
 
 
 @dataclass
