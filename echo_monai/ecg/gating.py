@@ -3,7 +3,8 @@
 Order of trust:
 1. an ECG that came with the file (DICOM waveform in the cine, a separate ECG object, Curve data) when
    its quality check passes, or the file's ``RWaveTimeVector``;
-2. the trace burned into the pixels (needs colour frames at the stored resolution);
+2. the trace burned into the pixels (needs colour frames at the stored resolution, of the part of the image
+   where a trace can be: see :func:`echo_monai.io.dicom_read.burned_in_ecg_area`);
 3. the image itself: the dark-cavity area or frame-to-frame motion inside the scan sector.
 
 Whatever was used is recorded (``Gating.ecg_source``, ``Gating.method``) along with why the better sources
@@ -152,7 +153,10 @@ def gate_cine(
     Args:
         cine: the cine; its ``ecg`` (if any) is tried first. Its frames feed the image fallback.
         colour_cine: the same cine in colour at its stored resolution (or a function reading it, called only
-            when a burned-in trace is needed) for reading a burned-in trace; defaults to ``cine`` itself.
+            when a burned-in trace is needed) for reading a burned-in trace; defaults to ``cine`` itself. It
+            may hold only part of each frame, with its regions in the same cropped grid, e.g.
+            ``lambda: read_cine(path, grey=False, with_ecg=False, crop=burned_in_ecg_area)``, which keeps a
+            long cine's memory to the trace strip.
         sources: which of ``"ecg"``, ``"burned_in"``, ``"image"`` may be used, tried in that order.
         ed_reference: ``"r_peak"`` or ``"qrs_onset"`` (needs a sampled ECG).
         n_phases: also compute this many evenly spaced phases per complete cycle.
@@ -199,6 +203,7 @@ def gate_cine(
                 return _from_phases(phases, "burned_in", f"ecg_{ed_reference}", warnings + trace.warnings, ecg)
             except EchoDataError as exc:
                 warnings.append(f"burned-in ECG trace not usable ({exc.problem})")
+        del colour  # a long colour cine must not stay alive through the image fallback
 
     if "image" in sources:
         try:

@@ -48,6 +48,7 @@ def decode_jpeg_baseline_frames(
     size: tuple[int, int] | None = None,
     workers: int | None = None,
     path: str | os.PathLike | None = None,
+    crop: tuple[int, int, int, int] | None = None,
 ) -> np.ndarray:
     """Decode every frame of a JPEG-baseline cine without ``pixel_array``.
 
@@ -57,6 +58,9 @@ def decode_jpeg_baseline_frames(
         size: (H, W) of the output frames, or ``None`` for the stored size.
         workers: threads decoding frames in parallel (``None`` or 1: in the calling thread).
         path: the file, for error messages.
+        crop: ``(x0, y0, x1, y1)`` inclusive stored-pixel bounds inside the image: each frame is decoded at
+            its stored size and cut to this box at once (then resized to ``size``), so that the full-size
+            frames are never all held.
 
     Returns:
         uint8 frames, MONOCHROME1 already inverted so that bright means echo.
@@ -65,7 +69,14 @@ def decode_jpeg_baseline_frames(
     rows, cols = int(ds.Rows), int(ds.Columns)
     colour_source = int(ds.get("SamplesPerPixel", 1)) == 3
     mode = "L" if grey or not colour_source else "RGB"
-    h, w = (rows, cols) if size is None else (int(size[0]), int(size[1]))
+    if crop is not None:
+        cx0, cy0, cx1, cy1 = (int(v) for v in crop)
+        if not (0 <= cx0 <= cx1 < cols and 0 <= cy0 <= cy1 < rows):
+            raise ValueError(f"crop {tuple(crop)} is not inside the {rows}x{cols} image")
+        src_h, src_w = cy1 - cy0 + 1, cx1 - cx0 + 1
+    else:
+        src_h, src_w = rows, cols
+    h, w = (src_h, src_w) if size is None else (int(size[0]), int(size[1]))
     try:
         encoded = list(generate_frames(ds.PixelData, number_of_frames=n_frames))
     except Exception as exc:  # pydicom raises ValueError/struct.error on a broken item structure
@@ -83,10 +94,14 @@ def decode_jpeg_baseline_frames(
         # DCT-domain downscale by 1/2, 1/4 or 1/8 to >= (w, h); luminance only for "L". The scaled image
         # rounds its size up (the last pixel covers a partial block), so resize from the returned box, the
         # exact extent of the source image, or sizes that are not multiples of 8 shift by a fraction of a pixel.
-        drafted = img.draft(mode, (w, h))
+        # A crop is cut from the stored grid, so no DCT downscaling then (draft still picks luminance only).
+        drafted = img.draft(mode, (w, h) if crop is None else (cols, rows))
         box = drafted[1] if drafted else None
         if img.mode != mode:
             img = img.convert(mode)
+        if crop is not None:
+            img = img.crop((cx0, cy0, cx1 + 1, cy1 + 1))
+            box = None
         if img.size != (w, h) or (box is not None and tuple(box[2:]) != img.size):
             img = img.resize((w, h), RESAMPLE, box=box)
         out[i] = np.asarray(img)

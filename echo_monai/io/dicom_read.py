@@ -8,9 +8,11 @@ JPEG-baseline cines go through :mod:`echo_monai.io.dicom_fast` unless ``fast=Fal
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +20,7 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.encaps import generate_frames
 from pydicom.errors import InvalidDicomError
-from pydicom.pixels import apply_color_lut, get_decoder
+from pydicom.pixels import apply_color_lut, get_decoder, iter_pixels
 from pydicom.uid import (
     JPEG2000,
     JPEG2000Lossless,
@@ -31,7 +33,7 @@ from pydicom.uid import (
 )
 
 from echo_monai.errors import EchoDataError
-from echo_monai.io.dicom_codes import REGION_DATA_TISSUE, UNITS_CM
+from echo_monai.io.dicom_codes import REGION_DATA_ECG, REGION_DATA_TISSUE, UNITS_CM
 from echo_monai.io.dicom_fast import can_decode_fast, decode_jpeg_baseline_frames
 from echo_monai.io.ecg_dicom import read_dicom_ecg
 from echo_monai.io.frames import convert_frames, to_rgb
@@ -41,7 +43,13 @@ from echo_monai.io.types import EchoCine, UltrasoundRegion
 _JPEG_FAMILY = frozenset({JPEG2000, JPEG2000Lossless, JPEGBaseline8Bit, JPEGExtended12Bit, JPEGLossless, JPEGLosslessSV1,
                           JPEGLSLossless, JPEGLSNearLossless})
 
-__all__ = ["cine_metadata", "frame_times_ms", "open_dicom", "read_echo_cine", "ultrasound_regions"]
+__all__ = ["Box", "CropRule", "burned_in_ecg_area", "cine_metadata", "frame_times_ms", "open_dicom", "read_echo_cine",
+           "ultrasound_regions"]
+
+#: ``(x0, y0, x1, y1)`` inclusive pixel bounds, the convention of :class:`UltrasoundRegion` and ``scan_region``.
+Box = tuple[int, int, int, int]
+#: Chooses a crop from a file's ultrasound regions and stored ``(rows, columns)``, before any pixel is decoded.
+CropRule = Callable[[list[UltrasoundRegion], tuple[int, int]], "Box | None"]
 
 
 def open_dicom(path: str | os.PathLike, *, stop_before_pixels: bool = False) -> Dataset:
@@ -126,6 +134,25 @@ def _tissue_region(regions: list[UltrasoundRegion]) -> UltrasoundRegion | None:
     if not tissue:
         return None
     return max(tissue, key=lambda r: (r.x1 - r.x0 + 1) * (r.y1 - r.y0 + 1))
+
+
+def burned_in_ecg_area(regions: list[UltrasoundRegion], shape: tuple[int, int]) -> Box:
+    """Where a burned-in ECG trace can be, in stored pixels ``(x0, y0, x1, y1)`` (a :data:`CropRule`).
+
+    The ECG trace region (``RegionDataType`` 10) when the file declares one; otherwise the full width of
+    the rows below the tissue region, and never less than the lower half of the image: scanners draw the
+    trace near the bottom, sometimes over a tissue region that spans the whole screen, and a trace found by
+    search must be a thin strip of the area searched.
+    """
+    rows, cols = shape
+    for r in regions:
+        if r.data_type == REGION_DATA_ECG:
+            box = (max(r.x0, 0), max(r.y0, 0), min(r.x1, cols - 1), min(r.y1, rows - 1))
+            if box[0] <= box[2] and box[1] <= box[3]:
+                return box
+    tissue = _tissue_region(regions)
+    below = rows if tissue is None else tissue.y1 + 1
+    return 0, max(0, min(below, rows // 2)), cols - 1, rows - 1
 
 
 def _marker(uid: object) -> str | None:
@@ -217,17 +244,48 @@ def _check_pixel_data(ds: Dataset, n_frames: int, path: Path) -> None:
         raise EchoDataError(path, f"pixel data is truncated: NumberOfFrames is {n_frames} but it holds {held} frames")
 
 
-def _reference_frames(ds: Dataset, n_frames: int, path: Path) -> np.ndarray:
-    """All frames through ``pixel_array``: uint8 (T, H, W) or (T, H, W, 3) RGB, bright = echo."""
+def _reference_frames(ds: Dataset, n_frames: int, path: Path, crop: Box | None = None) -> np.ndarray:
+    """All frames through pydicom's decoders: uint8 (T, H, W) or (T, H, W, 3) RGB, bright = echo.
+
+    Without ``crop`` the whole cine is decoded at once (``pixel_array``); with one, frame by frame, each cut
+    to ``(x0, y0, x1, y1)`` before the next is decoded.
+    """
     _check_pixel_data(ds, n_frames, path)
+    if crop is not None:
+        x0, y0, x1, y1 = crop
+        frames = _decode_each(ds, path)  # RGB for YBR sources, as pixel_array
+        first = _echo_uint8(next(frames)[None], ds, path)[0, y0 : y1 + 1, x0 : x1 + 1]
+        out = np.empty((n_frames,) + first.shape, dtype=np.uint8)
+        out[0] = first
+        for i, frame in enumerate(frames, start=1):
+            out[i] = _echo_uint8(frame[None], ds, path)[0, y0 : y1 + 1, x0 : x1 + 1]
+        return out
     try:
         arr = ds.pixel_array  # pydicom 3 returns RGB for YBR sources
     except Exception as exc:  # any decoder failure on bad pixel data
         raise EchoDataError(path, f"pixel data cannot be decoded ({type(exc).__name__}: {exc})") from exc
-    photometric = ds.PhotometricInterpretation
     samples = int(ds.get("SamplesPerPixel", 1))
     if n_frames == 1 and arr.ndim == (2 if samples == 1 else 3):
         arr = arr[None]
+    return _echo_uint8(arr, ds, path)
+
+
+def _decode_each(ds: Dataset, path: Path):
+    """Decoded frames one at a time (pydicom's ``iter_pixels``), decoder failures as :class:`EchoDataError`."""
+    frames = iter_pixels(ds)
+    while True:
+        try:
+            frame = next(frames)
+        except StopIteration:
+            return
+        except Exception as exc:  # any decoder failure on bad pixel data
+            raise EchoDataError(path, f"pixel data cannot be decoded ({type(exc).__name__}: {exc})") from exc
+        yield frame
+
+
+def _echo_uint8(arr: np.ndarray, ds: Dataset, path: Path) -> np.ndarray:
+    """Decoded frames (T, H, W[, 3]) as uint8 with bright = echo: palette applied, deep pixels rescaled."""
+    photometric = ds.PhotometricInterpretation
     if photometric == "PALETTE COLOR":
         arr = apply_color_lut(arr, ds)
     if arr.dtype != np.uint8:
@@ -250,6 +308,7 @@ def read_echo_cine(
     workers: int | None = None,
     ecg_search_dir: str | os.PathLike | None = None,
     with_ecg: bool = True,
+    crop: Box | CropRule | None = None,
 ) -> EchoCine:
     """Read an echo DICOM (cine or single frame).
 
@@ -261,6 +320,11 @@ def read_echo_cine(
         workers: decoding threads for the fast path (``None``: one).
         ecg_search_dir: folder to look in for a separate ECG waveform object of the same study.
         with_ecg: read the ECG (waveform, separate object, curve or R-wave times).
+        crop: decode only this part of every frame: ``(x0, y0, x1, y1)`` inclusive stored pixels (clipped
+            to the image), or a :data:`CropRule` choosing it from the file's regions (e.g.
+            :func:`burned_in_ecg_area`). Frames are cut one at a time as they are decoded, so memory follows
+            the crop, not the stored frames; ``size`` then resizes the crop. Regions and scan region come
+            back in the cropped grid (``metadata["crop"]`` holds the box applied).
 
     Returns:
         An :class:`EchoCine` with uint8 frames, frame times in ms, spacing (mm), ultrasound regions, ECG
@@ -271,10 +335,12 @@ def read_echo_cine(
             transfer syntax; inconsistent timing; unusable ECG waveform.
     """
     path = Path(path)
+    if crop is not None and not callable(crop):
+        crop = _as_box(crop)
     ds = open_dicom(path)
     try:
         return _read_dataset(ds, path, grey=grey, size=size, fast=fast, workers=workers,
-                             ecg_search_dir=ecg_search_dir, with_ecg=with_ecg)
+                             ecg_search_dir=ecg_search_dir, with_ecg=with_ecg, crop=crop)
     except EchoDataError:
         raise
     except (TypeError, ValueError, KeyError, AttributeError, IndexError, OverflowError) as exc:
@@ -283,7 +349,8 @@ def read_echo_cine(
 
 
 def _read_dataset(ds: Dataset, path: Path, *, grey: bool | None, size: tuple[int, int] | None, fast: bool,
-                  workers: int | None, ecg_search_dir: str | os.PathLike | None, with_ecg: bool) -> EchoCine:
+                  workers: int | None, ecg_search_dir: str | os.PathLike | None, with_ecg: bool,
+                  crop: Box | CropRule | None = None) -> EchoCine:
     if "PixelData" not in ds:
         kind = ds.get("SOPClassUID")
         # pydicom stops quietly at the end of a cut file: an image header without pixels means truncation.
@@ -305,21 +372,25 @@ def _read_dataset(ds: Dataset, path: Path, *, grey: bool | None, size: tuple[int
     ecg = read_dicom_ecg(ds, path, ecg_search_dir) if with_ecg else None  # before decoding: fail cheaply
 
     stored_h, stored_w = int(ds.Rows), int(ds.Columns)
+    regions = ultrasound_regions(ds)
+    box = _crop_box(crop(regions, (stored_h, stored_w)) if callable(crop) else crop, (stored_h, stored_w), path)
     colour_source = int(ds.get("SamplesPerPixel", 1)) == 3 or ds.PhotometricInterpretation == "PALETTE COLOR"
     use_fast = fast and can_decode_fast(ds)
     if use_fast:
         want_grey = grey is True or not colour_source
-        frames = decode_jpeg_baseline_frames(ds, grey=want_grey, size=size, workers=workers, path=path)
+        frames = decode_jpeg_baseline_frames(ds, grey=want_grey, size=size, workers=workers, path=path, crop=box)
         if grey is False:
             frames = to_rgb(frames)  # a greyscale source asked for as RGB
     else:
-        frames = convert_frames(_reference_frames(ds, n_frames, path), grey=grey, size=size)
+        frames = convert_frames(_reference_frames(ds, n_frames, path, box), grey=grey, size=size)
     if frames.shape[0] != n_frames:
         raise EchoDataError(path, f"NumberOfFrames is {n_frames} but {frames.shape[0]} frames were decoded")
 
-    # Physical geometry in the returned pixel grid.
-    scale_y, scale_x = stored_h / frames.shape[1], stored_w / frames.shape[2]
-    regions = ultrasound_regions(ds)
+    # Physical geometry in the returned pixel grid: shifted to the crop's origin, then scaled.
+    x0, y0, x1, y1 = (0, 0, stored_w - 1, stored_h - 1) if box is None else box
+    if (x0, y0) != (0, 0):
+        regions = [dataclasses.replace(r, x0=r.x0 - x0, y0=r.y0 - y0, x1=r.x1 - x0, y1=r.y1 - y0) for r in regions]
+    scale_y, scale_x = (y1 - y0 + 1) / frames.shape[1], (x1 - x0 + 1) / frames.shape[2]
     if (scale_x, scale_y) != (1.0, 1.0):
         regions = [_rescale_region(r, scale_x, scale_y) for r in regions]
     tissue = _tissue_region(regions)
@@ -329,12 +400,36 @@ def _read_dataset(ds: Dataset, path: Path, *, grey: bool | None, size: tuple[int
         # Clipped to the image: some devices give region bounds in their screen grid, past the columns.
         h, w = frames.shape[1:3]
         scan_region = (max(tissue.x0, 0), max(tissue.y0, 0), min(tissue.x1, w - 1), min(tissue.y1, h - 1))
+        if scan_region[0] > scan_region[2] or scan_region[1] > scan_region[3]:
+            scan_region = None  # a crop outside the tissue region
 
     metadata = cine_metadata(ds, n_frames, times)
     metadata["decoder"] = "fast_jpeg" if use_fast else "pydicom"
     metadata["output_shape"] = tuple(int(s) for s in frames.shape)
+    if box is not None:
+        metadata["crop"] = box
     return EchoCine(frames=frames, frame_times_ms=times, spacing_mm=spacing, regions=regions,
                     scan_region=scan_region, ecg=ecg, metadata=metadata, path=str(path))
+
+
+def _crop_box(crop: Box | None, shape: tuple[int, int], path: Path) -> Box | None:
+    """``crop`` clipped to the ``(rows, columns)`` image; ``None`` for no crop or one covering the image."""
+    if crop is None:
+        return None
+    rows, cols = shape
+    x0, y0, x1, y1 = _as_box(crop)
+    box = (max(x0, 0), max(y0, 0), min(x1, cols - 1), min(y1, rows - 1))
+    if box[0] > box[2] or box[1] > box[3]:
+        raise EchoDataError(path, f"crop {(x0, y0, x1, y1)} lies outside the {rows}x{cols} image")
+    return None if box == (0, 0, cols - 1, rows - 1) else box
+
+
+def _as_box(crop: object) -> Box:
+    try:
+        x0, y0, x1, y1 = (int(v) for v in crop)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"crop must be (x0, y0, x1, y1) inclusive pixel bounds, got {crop!r}") from exc
+    return x0, y0, x1, y1
 
 
 def _rescale_region(r: UltrasoundRegion, scale_x: float, scale_y: float) -> UltrasoundRegion:

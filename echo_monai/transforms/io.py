@@ -14,6 +14,7 @@ from monai.transforms import MapTransform, Transform
 from echo_monai.ecg.gating import SOURCES, gate_cine
 from echo_monai.errors import EchoDataError
 from echo_monai.io.cine import read_cine
+from echo_monai.io.dicom_read import burned_in_ecg_area
 
 __all__ = ["FRAME_TIMES_META_KEY", "GATING_META_KEY", "LoadEchoCine", "LoadEchoCined"]
 
@@ -79,9 +80,11 @@ class LoadEchoCine(Transform):
         }
         if self.gating:
             try:
+                # A burned-in trace is read from colour frames at the stored size, but only where one can be
+                # drawn: a long cine decoded whole in colour would take gigabytes.
                 gating = gate_cine(
                     cine,
-                    colour_cine=lambda: read_cine(path, grey=False, with_ecg=False),
+                    colour_cine=lambda: read_cine(path, grey=False, with_ecg=False, crop=burned_in_ecg_area),
                     sources=self.gating_sources,
                     ed_reference=self.ed_reference,
                 )
