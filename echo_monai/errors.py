@@ -24,6 +24,10 @@ class EchoDataError(ValueError):
         self.problem = problem
         super().__init__(f"{os.path.basename(self.path)}: {problem}" if self.path else problem)
 
+    def __reduce__(self):
+        # Rebuilt from (path, problem), so the error survives a trip through a worker process intact.
+        return (type(self), (self.path, self.problem))
+
 
 class ECGError(EchoDataError):
     """An ECG that cannot be used for gating (flat, clipped, too noisy, too short, bad sampling rate)."""
