@@ -1,5 +1,15 @@
-"""MONAI transforms for echo cines: loading with cardiac timing, ECG-gated frame and cycle selection."""
+"""MONAI transforms for echo cines: loading with cardiac timing, ECG-gated frame and cycle selection,
+frame-wise sampling for 2D segmentation."""
 
+from echo_monai.transforms.frames import (
+    FRAME_INDEX_META_KEY,
+    RandFrame,
+    RandFramed,
+    SplitFrames,
+    SplitFramesd,
+    StackFrames,
+    StackFramesd,
+)
 from echo_monai.transforms.gating import (
     CropCardiacCycles,
     CropCardiacCyclesd,
@@ -15,6 +25,7 @@ from echo_monai.transforms.gating import (
 from echo_monai.transforms.io import FRAME_TIMES_META_KEY, GATING_META_KEY, LoadEchoCine, LoadEchoCined
 
 __all__ = [
+    "FRAME_INDEX_META_KEY",
     "FRAME_TIMES_META_KEY",
     "GATING_META_KEY",
     "CropCardiacCycles",
@@ -23,10 +34,16 @@ __all__ = [
     "LoadEchoCined",
     "RandCardiacCycle",
     "RandCardiacCycled",
+    "RandFrame",
+    "RandFramed",
     "RandSelectGatedFrame",
     "RandSelectGatedFramed",
     "SelectGatedFrames",
     "SelectGatedFramesd",
     "SelectPhaseFrames",
     "SelectPhaseFramesd",
+    "SplitFrames",
+    "SplitFramesd",
+    "StackFrames",
+    "StackFramesd",
 ]
