@@ -19,6 +19,8 @@ _LEVELS = ("window", "clip")
 
 def softmax(scores: np.ndarray) -> np.ndarray:
     """Row-wise softmax of (N, K) logits (float64, numerically stable)."""
+    if scores.size == 0:
+        return scores.astype(np.float64)
     z = scores - scores.max(axis=1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=1, keepdims=True)

@@ -116,6 +116,8 @@ def write_view_report(output_dir: str | os.PathLike, records: WindowRecords, *,
     """Write the report files (module doc) for ``records`` and return the metrics (empty without labels)."""
     out = Path(output_dir)
     names = list(class_names)
+    if not len(records):
+        raise ValueError("no window predictions to report: the evaluator saw no data")
     probs = softmax(records.score_matrix()) if logits else records.score_matrix()
     if probs.shape[0] and probs.shape[1] != len(names):
         raise ValueError(f"the network gives {probs.shape[1]} scores per window for {len(names)} class names")
