@@ -58,9 +58,10 @@ class Frames:
 
 
 def render_frames(clips_per_view: int, frames_per_clip: int, size: int, seed: int,
-                  views: tuple[str, ...] = VIEW_NAMES) -> tuple[Frames, Frames]:
+                  views: tuple[str, ...] = VIEW_NAMES, phase: str = "spread") -> tuple[Frames, Frames]:
     """Frames of ``clips_per_view`` clips of each view (labels = index in ``views``); the last quarter of each
-    view's clips is the test set."""
+    view's clips is the test set. ``phase``: ``"spread"`` takes frames evenly over the clip, ``"systole"`` the
+    most contracted ones (the generator's truth), when the LVOT of an A5C view is open."""
     rng = np.random.default_rng(seed)
     parts: dict[str, list] = {"train": [], "test": []}
     n_test = max(2, clips_per_view // 4)
@@ -68,7 +69,10 @@ def render_frames(clips_per_view: int, frames_per_clip: int, size: int, seed: in
         for j in range(clips_per_view):
             settings = random_settings(view, rng, n_frames=16, size=(size, size), ecg_form="waveform")
             clip = render_clip(settings, random_heart(rng))
-            idx = np.linspace(0, clip.frames.shape[0] - 1, frames_per_clip).round().astype(int)
+            if phase == "systole":
+                idx = np.sort(np.argsort(-clip.contraction, kind="stable")[:frames_per_clip])
+            else:
+                idx = np.linspace(0, clip.frames.shape[0] - 1, frames_per_clip).round().astype(int)
             frames = clip.frames[idx].astype(np.float32) / 255.0
             if frames.ndim == 4:
                 frames = frames.mean(axis=-1)
@@ -266,7 +270,7 @@ class PairResult:
 def run_pair(args: argparse.Namespace) -> PairResult:
     """(c) on a dedicated A4C-vs-A5C frame classifier (sector-masked), the pair the 11-view model confuses."""
     train_set, test_set = render_frames(args.pair_clips, args.frames_per_clip, args.size, args.seed + 1,
-                                        views=("A4C", "A5C"))
+                                        views=("A4C", "A5C"), phase=args.pair_phase)
     train_set, test_set = train_set.masked(), test_set.masked()
     model, train_s = trained_model("pair", 2, train_set, args.pair_epochs, args)
     with torch.no_grad():
@@ -306,6 +310,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--conditions", default="masked,raw", help="comma-separated: masked (sector only), raw")
     ap.add_argument("--pair-clips", type=int, default=48, help="clips per view for the A4C-vs-A5C model (0: skip)")
     ap.add_argument("--pair-epochs", type=int, default=10)
+    ap.add_argument("--pair-phase", choices=("systole", "spread"), default="systole",
+                    help="frames of the A4C-vs-A5C clips: the most contracted (LVOT open) or spread over the clip")
     ap.add_argument("--video-frames", type=int, default=16, help="clip length for the video timing (0: skip)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
@@ -404,7 +410,7 @@ def _markdown(args, argv, load, render_s, n_train, n_test, results, pair, video)
             "## (c) on a dedicated A4C-vs-A5C classifier (frames masked to the sector)",
             "",
             (f"Same network with 2 outputs, {pair.n_train} training / {pair.n_test} test frames ({args.pair_clips} "
-             f"clips per view, new patients, seed {args.seed + 1}), {args.pair_epochs} epochs in {pair.train_s:.0f} s; "
+             f"clips per view, new patients, seed {args.seed + 1}, frames: {args.pair_phase}), {args.pair_epochs} epochs in {pair.train_s:.0f} s; "
              f"test accuracy {pair.accuracy:.3f}. {pair.n_a5c} A5C test frames with the LVOT in view; A5C-minus-A4C "
              f"margin positive on {100 * pair.a5c_positive:.0f} %."),
             "",
