@@ -19,7 +19,7 @@ from echo_monai.export import build_bundle_network, onnx_runtime_session
 
 ROOT = Path(__file__).resolve().parents[2]
 CASES = {
-    "echo_view_classification": {"input_shape": [1, 1, 16, 64, 64], "time": True},
+    "echo_view_classification": {"input_shape": [1, 1, 8, 64, 64], "time": True},
     "echo_lv_wall_segmentation": {"input_shape": [1, 1, 224, 224], "time": False},
 }
 
@@ -52,9 +52,11 @@ def test_ckpt_export_and_onnx_export(name: str, tmp_path: Path) -> None:
     assert "evaluator" in json.loads(extra["inference.json"])
 
     axes = {"image": {0: "batch", 2: "time"} if case["time"] else {0: "batch"}, "pred": {0: "batch"}}
-    kwargs = {"dynamic_axes": axes, "input_names": ["image"], "output_names": ["pred"]}
+    # a Python literal (fire parses it): JSON would turn the axis numbers into strings; dynamo=False keeps
+    # the TorchScript-based exporter, which takes dynamic_axes (the dynamo one wants dynamic_shapes)
+    kwargs = {"dynamic_axes": axes, "input_names": ["image"], "output_names": ["pred"], "dynamo": False}
     _bundle_cli(bundle, "onnx_export", "network_def", "--filepath", str(tmp_path / "model.onnx"), "--ckpt_file", str(ckpt),
-                "--input_shape", json.dumps(case["input_shape"]), "--converter_kwargs", json.dumps(kwargs))
+                "--input_shape", json.dumps(case["input_shape"]), "--converter_kwargs", repr(kwargs))
     shape = list(case["input_shape"])
     shape[0] = 2
     if case["time"]:
