@@ -21,6 +21,7 @@ image-based methods are about 1 frame within one site and 3 across sites (REFERE
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Sequence
 from typing import NamedTuple
@@ -43,6 +44,14 @@ _MAX_EJECTION_MS = 400.0  # the aortic valve is open for less than this at any h
 _PLATEAU_BAND = 0.02  # fraction of a cycle's excursion that counts as "at the extreme"
 _ED_FRACTION = 0.25  # ED position within the flat top, from its start (see _ed_es_times)
 _ES_FRACTION = 0.1  # ES position within the flat bottom, from its start
+# ED precedes the mid-point of the ejection down-stroke by isovolumic contraction plus about half of the
+# ejection, and ejection lengthens with the RR interval (Weissler: LVET ~ 413 - 1.7 HR ms). Linear in the
+# period, calibrated on generator cines (seed 2024 dev set; reported on another seed):
+_ED_LEAD_MS = 155.0  # ED -> half-way down the ejection stroke, at a zero period
+_ED_LEAD_PER_PERIOD = 0.067  # ... plus this fraction of the cardiac period
+_MIN_DUTY = 0.05  # |time share above mid-range - 1/2| below which the duty-cycle cue abstains
+_MIN_SKEW = 0.15  # |skewness| below which the skewness cue abstains
+_DEFAULT_PERIOD_MS = 850.0  # when the clip's period cannot be measured (70 bpm)
 
 
 class ImageCycles(NamedTuple):
@@ -207,18 +216,23 @@ def _orientation(x: np.ndarray, total_dark: np.ndarray, times: np.ndarray) -> fl
 
     1. The total dark area rises with the ventricles' volume (their change dominates the dark area; fails
        where the exterior of the heart is dark or vessels dominate).
-    2. Early filling (E wave) is faster than ejection: the steepest rise is steeper than the steepest fall.
-    3. The ventricle spends most of the cycle near its diastolic volume (diastasis, atrial kick,
+    2. The ventricle spends most of the cycle near its diastolic volume (diastasis, atrial kick,
        isovolumic contraction): more time above the middle of its range than below.
+    3. For the same reason the volume curve is a long plateau with a brief systolic dip: negatively
+       skewed. (An earlier cue, "the E wave rises faster than ejection falls", was right in only 80 % of
+       generator clips against 97 % for this one.)
     """
     c = x - x.mean()
     votes = 0.0
     if total_dark.std() > 0:
         votes += np.sign(np.corrcoef(c, total_dark)[0, 1])
-    d = np.diff(c) / np.diff(times)
-    votes += np.sign(d.max() + d.min())
     p5, p95 = np.percentile(c, [5, 95])
-    votes += np.sign(np.mean(c > 0.5 * (p5 + p95)) - 0.5)
+    duty = float(np.mean(c > 0.5 * (p5 + p95))) - 0.5
+    skew = -float(np.mean(c**3)) / (float(np.mean(c**2)) ** 1.5 + 1e-12)
+    # At fast heart rates diastole is short and the curve nearly symmetric: the two shape cues then
+    # abstain rather than vote on noise.
+    votes += np.sign(duty) if abs(duty) >= _MIN_DUTY else 0.0
+    votes += np.sign(skew) if abs(skew) >= _MIN_SKEW else 0.0
     return -1.0 if votes < 0 else 1.0
 
 
@@ -357,6 +371,45 @@ def _ed_es_times(
     return ed, es
 
 
+def _ejection_ed_times(t: np.ndarray, x: np.ndarray, period_ms: float) -> list[float]:
+    """ED times (ms) from the ejection down-strokes of a phase signal that is high at ED.
+
+    A flat top is a poor clock (its start and end are where noise and the atrial kick blur it), but the
+    ejection stroke is the largest, steepest change of the cycle. Its half-way crossing between the top
+    before it and the bottom after it is found to within a fraction of a frame; ED is that time minus
+    :data:`_ED_LEAD_MS` + :data:`_ED_LEAD_PER_PERIOD` x period (isovolumic contraction and early ejection,
+    longer at slower heart rates). A stroke whose top or bottom lies outside the clip gives no ED; the
+    period then adds one ED after the last (before the first) found one when the signal there is still
+    (already) in its high state, so that an ED in the last or first beat of the clip is not lost.
+    """
+    if not np.isfinite(period_ms):
+        period_ms = _DEFAULT_PERIOD_MS
+    lead = _ED_LEAD_MS + _ED_LEAD_PER_PERIOD * period_ms
+    p5, p95 = np.percentile(x, [5, 95])
+    amp = p95 - p5
+    mid = p5 + 0.5 * amp
+    runs = _hysteresis_runs(x, p5 + 0.35 * amp, p5 + 0.65 * amp)
+    ed: list[float] = []
+    for (s1, a1, b1), (_, a2, b2) in itertools.pairwise(runs):
+        if s1 < 0:
+            continue
+        top = float(x[a1 : b1 + 1].max())
+        ib = a2 + int(np.argmin(x[a2 : b2 + 1]))
+        level = 0.5 * (top + float(x[ib]))
+        j = ib
+        while j > 0 and x[j] < level:
+            j -= 1
+        ed.append(_crossing(t, x, j, j + 1, level) - lead)
+    if ed:
+        half = 0.5 * float(np.median(np.diff(t)))
+        nxt, prev = ed[-1] + period_ms, ed[0] - period_ms
+        if nxt <= t[-1] + half and x[int(np.abs(t - nxt).argmin()) :].max() >= mid:
+            ed.append(nxt)
+        if prev >= t[0] - half and x[: int(np.abs(t - prev).argmin()) + 1].max() >= mid:
+            ed.insert(0, prev)
+    return ed
+
+
 def _valve_times(t: np.ndarray, x: np.ndarray) -> tuple[list[float], list[float]] | None:
     """ED and ES times when the signal is a valve's open / closed square wave, else ``None``.
 
@@ -485,7 +538,12 @@ def estimate_cycles_from_image(
     valve = _valve_times(times, sig)
     if valve is not None:
         used = "valve"
-    ed_t, es_t = valve if valve is not None else _ed_es_times(times, sig)
+    if valve is not None:
+        ed_t, es_t = valve
+    else:
+        _, es_t = _ed_es_times(times, sig)
+        period, _ = dominant_period_ms(sig, times, min_hr_bpm=min_hr_bpm, max_hr_bpm=max_hr_bpm)
+        ed_t = _ejection_ed_times(times, sig, period)
     ed, es = _to_frames(times, ed_t), _to_frames(times, es_t)
     if ed.size == 0 and es.size == 0:
         raise ECGError(where, "no end-diastole or end-systole inside the clip: less than one cardiac cycle")
