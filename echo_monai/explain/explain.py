@@ -103,6 +103,7 @@ def explain_batch(
     class_names: Sequence[str] | None = None,
     layer: str | None = None,
     region_channel: int = 1,
+    clip_frames: int = 4,
     method_args: Mapping[str, Any] | None = None,
 ) -> list[Explanation]:
     """Attribute each sample of ``inputs`` with ``method`` and package the results.
@@ -117,6 +118,8 @@ def explain_batch(
         layer: layer name for LayerGradCam / GuidedGradCam, as in ``model.named_modules()`` (default: the
             last convolution).
         region_channel: segmentation class whose summed probability is explained (the LV wall).
+        clip_frames: segmentation of clips (B, C, T, H, W) by a frame network (as MONAI's ``SliceInferer``
+            runs it): the number of evenly spaced frames explained per clip.
         method_args: further keyword arguments of :func:`~echo_monai.explain.attribution.attribute`.
     """
     if task not in TASKS:
@@ -135,20 +138,7 @@ def explain_batch(
 
     frames = inputs.detach().cpu().float().numpy()
     if task == "segmentation":
-        scorer = RegionScore(model, region_channel)
-        with explanation_mode(model), torch.no_grad():
-            region = scorer.predicted_region(inputs)
-            score = scorer(inputs, region)
-        # The scorer wraps the network as ``model``; default: the network's own last convolution.
-        if method in LAYER_METHODS:
-            args["layer"] = "model." + (layer if layer is not None else last_conv_layer(model))
-        maps = attribute(scorer, inputs, None, method, additional_forward_args=region, **args)
-        return [
-            Explanation(maps[i].cpu().numpy(), _display_frames(frames[i]), method,
-                        target="wall score in predicted wall", score=float(score[i]),
-                        region_pixels=int(region[i].sum()))
-            for i in range(inputs.shape[0])
-        ]
+        return _explain_segmentation(model, inputs, frames, method, layer, region_channel, clip_frames, args)
 
     with explanation_mode(model), torch.no_grad():
         probs = torch.softmax(model(inputs).float(), dim=1).cpu()
@@ -166,6 +156,46 @@ def explain_batch(
             label=None if true is None else _class_name(int(true[i]), class_names),
             importance=None if importance is None else importance[i],
         ))
+    return out
+
+
+def _explain_segmentation(model: nn.Module, inputs: torch.Tensor, frames: np.ndarray, method: str,
+                          layer: str | None, region_channel: int, clip_frames: int,
+                          args: dict[str, Any]) -> list[Explanation]:
+    """Frames (B, C, H, W): one map each. Clips (B, C, T, H, W) for a frame network: ``clip_frames`` evenly
+    spaced frames of each clip are explained as frames and returned as one clip explanation per sample."""
+    b = inputs.shape[0]
+    idx = None
+    x = inputs
+    if inputs.ndim == 5:
+        t = inputs.shape[2]
+        idx = np.unique(np.linspace(0, t - 1, max(1, min(clip_frames, t))).round().astype(int))
+        x = inputs[:, :, idx].transpose(1, 2).reshape(b * len(idx), inputs.shape[1], *inputs.shape[3:])
+    scorer = RegionScore(model, region_channel)
+    with explanation_mode(model), torch.no_grad():
+        region = scorer.predicted_region(x)
+        score = scorer(x, region)
+    # The scorer wraps the network as ``model``; default: the network's own last convolution.
+    if method in LAYER_METHODS:
+        args["layer"] = "model." + (layer if layer is not None else last_conv_layer(model))
+    maps = attribute(scorer, x, None, method, additional_forward_args=region, **args).cpu().numpy()
+    pixels = region.flatten(1).sum(dim=1).cpu().numpy()
+    score = score.cpu().numpy()
+    target = "wall score in predicted wall"
+    if idx is None:
+        return [Explanation(maps[i], _display_frames(frames[i]), method, target=target, score=float(score[i]),
+                            region_pixels=int(pixels[i])) for i in range(b)]
+    n = len(idx)
+    maps = maps.reshape(b, n, *maps.shape[1:])
+    out = []
+    for i in range(b):
+        shown = np.stack([_display_frames(frames[i][:, j]) for j in idx])
+        clip_maps = maps[i]
+        per = np.abs(clip_maps).reshape(n, -1).sum(axis=1)
+        out.append(Explanation(clip_maps, shown, method, target=f"{target} (frames {', '.join(map(str, idx))})",
+                               score=float(score[i * n:(i + 1) * n].sum()),
+                               region_pixels=int(pixels[i * n:(i + 1) * n].sum()),
+                               importance=per / per.sum() if per.sum() > 0 else per))
     return out
 
 

@@ -80,6 +80,8 @@ class CaptumSaliencyHandler:
         max_samples: samples explained per run, over all iterations.
         image_key, label_key: batch keys of the network input and the true label (None: no labels).
         region_channel: segmentation class explained (the LV wall).
+        clip_frames: segmentation of whole clips (B, C, T, H, W) by a frame network (MONAI
+            ``SliceInferer``): evenly spaced frames explained per clip.
         method_args: further arguments of :func:`echo_monai.explain.attribution.attribute`
             (``n_steps``, ``nt_samples``, ``noise_std``, ``occlusion_fraction``, ...).
         nifti, gif: also write the raw map as NIfTI / an animated GIF for clips.
@@ -104,6 +106,7 @@ class CaptumSaliencyHandler:
         image_key: str = "image",
         label_key: str | None = "label",
         region_channel: int = 1,
+        clip_frames: int = 4,
         method_args: Mapping[str, Any] | None = None,
         nifti: bool = True,
         gif: bool = True,
@@ -127,6 +130,7 @@ class CaptumSaliencyHandler:
         self.image_key = image_key
         self.label_key = label_key
         self.region_channel = int(region_channel)
+        self.clip_frames = int(clip_frames)
         self.method_args = dict(method_args or {})
         self.nifti = nifti
         self.gif = gif
@@ -167,7 +171,7 @@ class CaptumSaliencyHandler:
         explanations = explain_batch(
             network, images, self.method, task=self.task, target=self.target, labels=labels,
             class_names=self.class_names, layer=self.layer, region_channel=self.region_channel,
-            method_args=self.method_args,
+            clip_frames=self.clip_frames, method_args=self.method_args,
         )
         for k, (expl, source) in enumerate(zip(explanations, names[:n], strict=True)):
             stem = self._stem(source, f"iteration{iteration:05d}_sample{k}")

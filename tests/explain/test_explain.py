@@ -120,3 +120,24 @@ def test_feature_grid_shows_the_most_active_channels() -> None:
     act[4, 0, 0] = 0.5
     _, shown = feature_grid(act, max_maps=3)
     assert shown == [3, 1, 4]
+
+
+def test_segmentation_of_clips_explains_evenly_spaced_frames() -> None:
+    # The wall bundle evaluates whole clips (B, C, T, H, W) with a 2D network applied frame by frame.
+    torch.manual_seed(2)
+    net = WallUNet(2, 1, 1, channels=(4, 8))  # one sigmoid output, as the wall bundle trains it
+    clip = torch.rand(2, 1, 6, 32, 32)
+    out = explain_batch(net, clip, "Saliency", task="segmentation", clip_frames=3, region_channel=0)
+    frames = [0, 2, 5]  # np.linspace(0, 5, 3) rounded
+    assert len(out) == 2 and out[0].maps.shape == (3, 32, 32) and out[0].frames.shape == (3, 32, 32)
+    assert "frames 0, 2, 5" in out[0].target
+    with torch.no_grad():
+        x = clip[1, :, frames].transpose(0, 1)  # (3, 1, H, W)
+        logits = net(x)[:, 0]
+        region = logits > 0
+        expected = float((torch.sigmoid(logits) * region).sum())
+    assert region.any()
+    assert out[1].score == pytest.approx(expected, rel=1e-4)
+    assert out[1].region_pixels == int(region.sum())
+    assert np.array_equal(out[1].frames, clip[1, 0, frames].numpy())
+    assert out[1].importance.sum() == pytest.approx(1.0)

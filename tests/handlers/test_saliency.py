@@ -146,6 +146,26 @@ def test_segmentation_saliency(tmp_path) -> None:
     assert (out / "wall_01_2_Occlusion.png").is_file()
 
 
+def test_segmentation_of_whole_clips(tmp_path) -> None:
+    files = _cines(tmp_path, ["A4C_0001.nii.gz"])
+    out = tmp_path / "segclip"
+    net = {"_target_": "echo_monai.networks.WallUNet", "in_channels": 1, "out_channels": 1, "channels": [4, 8]}
+    handler = {"_target_": "echo_monai.handlers.saliency.CaptumSaliencyHandler", "output_dir": str(out),
+               "method": "LayerGradCam", "task": "segmentation", "label_key": None, "clip_frames": 3,
+               "region_channel": 0}
+    parser = _config(tmp_path, files, net, handler, batch_size=1, decollate=True)
+    # the evaluator runs the 2D network frame by frame on the (B, C, T, H, W) clips, as the wall bundle does
+    parser["evaluator"]["inferer"] = {"_target_": "SliceInferer", "roi_size": [SIZE, SIZE], "spatial_dim": 0}
+    parser.parse()
+    parser.get_parsed_content("evaluator").run()
+    with Image.open(out / "A4C_0001_LayerGradCam.gif") as gif:
+        assert gif.n_frames == 3
+    raw = np.asarray(nib.load(out / "A4C_0001_LayerGradCam.nii.gz").dataobj)
+    assert raw.shape == (SIZE, SIZE, 1, 3)
+    (row,) = _rows(out / "saliency_LayerGradCam.csv")
+    assert "frames 0, 2, 5" in row["target"] and len(row["temporal_importance"].split(";")) == 3
+
+
 def test_configuration_errors() -> None:
     with pytest.raises(ValueError, match="unknown attribution method"):
         CaptumSaliencyHandler("x", method="GradCam")
