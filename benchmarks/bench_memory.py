@@ -4,14 +4,17 @@
     python benchmarks/bench_memory.py [--frames 1000] [--repeats 3] [--reference]
 
 Writes a 1000-frame 600x800 colour cine (JPEG baseline, YBR_FULL_422, 30 fps, as clinical exports are)
-with ``write_echo_dicom``, once with an ECG waveform and once without, then measures each scenario in a
-fresh subprocess: peak resident memory (``VmHWM`` from /proc/self/status, and ``ru_maxrss``), the
+with ``write_echo_dicom`` three times: with an ECG waveform; without one; and without one but with a green
+sweep ECG burned into a strip below the tissue region, declared as an ECG trace region (RegionDataType 10),
+as routine exports are. Then measures each scenario in a fresh subprocess: peak resident memory (``VmHWM`` from /proc/self/status, and ``ru_maxrss``), the
 resident memory after imports, and the wall time. Target: < 2 GB peak, decoding at the model's size.
 
 Scenarios:
   read+gate      read_echo_cine(grey, 224x224) + gate_cine (ECG waveform in the file)
   LoadEchoCine   the MONAI transform with gating, grey 224x224, float32 tensor out
-  no-ECG gating  LoadEchoCine on the cine without a waveform (burned-in / image fallbacks)
+  no-ECG gating  LoadEchoCine on the cine without a waveform (burned-in search in the lower half, then
+                 the image fallback)
+  burned-in      LoadEchoCine on the cine with the burned-in trace (read from its trace region only)
   reference      (--reference) ds.pixel_array path at stored size, for contrast
 """
 
@@ -34,7 +37,7 @@ import torch
 torch.set_num_threads(1)
 from echo_monai.ecg.gating import gate_cine
 from echo_monai.io.cine import read_cine
-from echo_monai.io.dicom_read import read_echo_cine
+from echo_monai.io.dicom_read import burned_in_ecg_area, read_echo_cine
 from echo_monai.transforms.io import LoadEchoCine
 
 def status(field):
@@ -48,9 +51,9 @@ rss_after_imports = status("VmRSS")
 t0 = time.perf_counter()
 if scenario == "read+gate":
     cine = read_echo_cine(path, grey=True, size=(224, 224))
-    gating = gate_cine(cine, colour_cine=lambda: read_cine(path, grey=False, with_ecg=False))
+    gating = gate_cine(cine, colour_cine=lambda: read_cine(path, grey=False, with_ecg=False, crop=burned_in_ecg_area))
     facts = {"shape": list(cine.frames.shape), "method": gating.method, "n_ed": len(gating.ed_frames)}
-elif scenario in ("LoadEchoCine", "no-ECG gating"):
+elif scenario in ("LoadEchoCine", "no-ECG gating", "burned-in"):
     out = LoadEchoCine(grey=True, size=(224, 224), gating=True, allow_ungated=True)(path)
     facts = {"shape": list(out.shape), "method": out.meta.get("gating_method"), "n_ed": int(len(out.meta["gating"].ed_frames)) if "gating" in out.meta else 0}
 else:
@@ -63,11 +66,14 @@ print(json.dumps({"scenario": scenario, "wall_s": wall, "peak_rss_mb": status("V
 """
 
 
-def write_cines(folder: Path, n_frames: int) -> tuple[Path, Path]:
-    """The benchmark cines, with and without an ECG waveform (written in this process, then freed)."""
+def write_cines(folder: Path, n_frames: int) -> tuple[Path, Path, Path]:
+    """The benchmark cines: with an ECG waveform, without one, and with a burned-in trace instead."""
+    import dataclasses
+
     import numpy as np
 
     from echo_monai.io.dicom_write import write_echo_dicom
+    from echo_monai.synthetic.ecg_overlay import draw_ecg_trace
     from echo_monai.testing.corpus import _ecg, valid_cine_frames
 
     frame_ms = 1000.0 / 30.0
@@ -80,7 +86,16 @@ def write_cines(folder: Path, n_frames: int) -> tuple[Path, Path]:
     ecg = _ecg(float(times[-1]) + frame_ms)
     with_ecg = write_echo_dicom(folder / "long_ecg.dcm", rgb, times, spacing_mm=(0.3, 0.3), ecg=ecg)
     without = write_echo_dicom(folder / "long_no_ecg.dcm", rgb, times, spacing_mm=(0.3, 0.3))
-    return with_ecg, without
+    # The trace is drawn on the bottom strip only (drawing returns new frames: the whole cine would double).
+    strip_y0 = 510
+    strip, region = draw_ecg_trace(rgb[:, strip_y0:], times, ecg.signal[0], ecg.fs, 0.0, kind="sweep",
+                                   region=(40, 10, 759, 80), rng=0)
+    rgb[:, strip_y0:] = strip
+    del strip
+    region = dataclasses.replace(region, y0=region.y0 + strip_y0, y1=region.y1 + strip_y0)
+    burned = write_echo_dicom(folder / "long_burned.dcm", rgb, times, spacing_mm=(0.3, 0.3),
+                              scan_region=(0, 0, 799, strip_y0 - 1), extra_regions=[region])
+    return with_ecg, without, burned
 
 
 def measure(scenario: str, path: Path) -> dict:
@@ -104,11 +119,12 @@ def main(argv: list[str] | None = None) -> int:
         # Written in a child process: ru_maxrss survives fork + exec, so a parent that once held the 1.4 GB
         # of frames would pass its own peak on to every measured child.
         subprocess.run([sys.executable, __file__, "--write-only", tmp, "--frames", str(args.frames)], check=True)
-        with_ecg, without = Path(tmp) / "long_ecg.dcm", Path(tmp) / "long_no_ecg.dcm"
+        with_ecg, without, burned = (Path(tmp) / f"long_{kind}.dcm" for kind in ("ecg", "no_ecg", "burned"))
         size_mb = with_ecg.stat().st_size / 2**20
         print(f"cine: {args.frames} frames 600x800 RGB, JPEG baseline YBR_FULL_422, {size_mb:.0f} MiB on disk; "
               f"{os.cpu_count()} CPUs shared with other jobs; median of {args.repeats} runs\n")
-        scenarios = [("read+gate", with_ecg), ("LoadEchoCine", with_ecg), ("no-ECG gating", without)]
+        scenarios = [("read+gate", with_ecg), ("LoadEchoCine", with_ecg), ("no-ECG gating", without),
+                     ("burned-in", burned)]
         if args.reference:
             scenarios.append(("reference", with_ecg))
         print("| scenario | output shape | gating | peak RSS MiB (VmHWM) | ru_maxrss MiB | RSS after imports MiB "

@@ -254,7 +254,10 @@ def _reference_frames(ds: Dataset, n_frames: int, path: Path, crop: Box | None =
     if crop is not None:
         x0, y0, x1, y1 = crop
         frames = _decode_each(ds, path)  # RGB for YBR sources, as pixel_array
-        first = _echo_uint8(next(frames)[None], ds, path)[0, y0 : y1 + 1, x0 : x1 + 1]
+        first = next(frames, None)
+        if first is None:
+            raise EchoDataError(path, "the pixel data decodes to no frames")
+        first = _echo_uint8(first[None], ds, path)[0, y0 : y1 + 1, x0 : x1 + 1]
         out = np.empty((n_frames,) + first.shape, dtype=np.uint8)
         out[0] = first
         for i, frame in enumerate(frames, start=1):
