@@ -117,7 +117,11 @@ class LearnedFilterHandler:
 
     def draw_features(self, network: nn.Module, x: torch.Tensor, stem: str,
                       layers: Sequence[str] | None = None) -> list[Path]:
-        """Feature maps of ``layers`` (default the handler's) for one input ``x`` (1, C, ...)."""
+        """Feature maps of ``layers`` (default the handler's) for one input ``x`` (1, C, ...).
+
+        A clip (1, C, T, H, W) that the network cannot take whole (a frame network run slice by slice) is
+        drawn through its middle frame.
+        """
         layers = list(self.layers or []) if layers is None else list(layers)
         captured: dict[str, torch.Tensor] = {}
         hooks = []
@@ -127,7 +131,16 @@ class LearnedFilterHandler:
                 lambda _m, _i, out, layer=layer: captured.__setitem__(layer, out)))
         try:
             with explanation_mode(network), torch.no_grad():
-                network(x)
+                try:
+                    network(x)
+                except RuntimeError:
+                    if x.ndim != 5:
+                        raise
+                    # A clip for a frame network (evaluated frame by frame, e.g. by MONAI's SliceInferer):
+                    # draw its middle frame.
+                    captured.clear()
+                    x = x[:, :, x.shape[2] // 2]
+                    network(x)
         finally:
             for hook in hooks:
                 hook.remove()

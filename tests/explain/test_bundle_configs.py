@@ -103,3 +103,42 @@ def test_view_bundle_evaluation_writes_explanations(tmp_path) -> None:
     assert len(list((explain_dir / "LayerGradCam").glob("*_LayerGradCam.gif"))) == 3
     assert list((explain_dir / "filters").glob("first_conv_*.png"))
     assert len(list((explain_dir / "filters").glob("*_features_*.png"))) == 2  # first and last convolution
+
+
+@pytest.mark.slow
+def test_wall_bundle_evaluation_writes_explanations(tmp_path) -> None:
+    """Train the wall bundle one epoch (tiny UNet, 32 px) and evaluate whole clips with explain.json."""
+    import os
+    import subprocess
+    import sys
+
+    from echo_monai.datasets.wall import prepare_wall_dataset
+    from echo_monai.synthetic.dataset import make_dataset
+
+    bundle = BUNDLES / "echo_lv_wall_segmentation"
+    if not (bundle / "configs" / "evaluate.json").is_file():
+        pytest.skip("wall bundle not present")
+    make_dataset(tmp_path / "synthetic", n_patients=4, clips_per_view=4, n_frames=40, size=96, seed=3,
+                 views=["A4C"], workers=1, figure=False)
+    prepare_wall_dataset(tmp_path / "synthetic", tmp_path / "nifti", size=48)
+    root = tmp_path / "bundle"
+    configs = bundle / "configs"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    tiny = ["--dataset_dir", str(tmp_path / "nifti"), "--image_size", "[32,32]", "--network_def#channels",
+            "[4,8,16]", "--frames_per_clip", "2", "--meta_file", str(configs / "metadata.json"),
+            "--logging_file", str(configs / "logging.conf"), "--bundle_root", str(root)]
+
+    def run(names: list[str], *extra: str) -> None:
+        files = "[" + ",".join(f"'{configs / n}'" for n in names) + "]"
+        cmd = [sys.executable, "-m", "monai.bundle", "run", "--config_file", files, *tiny, *extra]
+        proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600, check=False)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+    run(["train.json"], "--max_epochs", "1")
+    run(["train.json", "evaluate.json", "explain.json"], "--write_figures", "False", "--saliency_clip_frames", "2")
+    out = root / "output" / "explain"
+    rows = (out / "IntegratedGradients" / "saliency_IntegratedGradients.csv").read_text().splitlines()
+    assert len(rows) == 2  # header + the one test clip
+    gifs = list((out / "IntegratedGradients").glob("*_IntegratedGradients.gif"))
+    assert len(gifs) == 1
+    assert list((out / "filters").glob("first_conv_*.png")) and list((out / "filters").glob("*_features_bottom.png"))

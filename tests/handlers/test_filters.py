@@ -77,6 +77,23 @@ def test_features_are_those_of_the_layer(tmp_path) -> None:
     assert np.array_equal(drawn[:, : expected.shape[1]], expected)
 
 
+def test_a_clip_for_a_frame_network_is_drawn_through_its_middle_frame(tmp_path) -> None:
+    from echo_monai.networks import WallUNet
+
+    torch.manual_seed(0)
+    net = WallUNet(2, 1, 1, channels=(4, 8))
+    clip = torch.rand(1, 1, 5, 16, 16)
+    (path,) = LearnedFilterHandler(tmp_path, layers=["down.0"], max_maps=4).draw_features(net, clip, "clip")
+    with torch.no_grad():
+        act = net.down[0](clip[:, :, 2])[0]
+    from echo_monai.explain.figures import feature_grid
+
+    expected, _ = feature_grid(act.numpy(), 4)
+    with Image.open(path) as png:
+        drawn = np.asarray(png)[18:]
+    assert np.array_equal(drawn[:, : expected.shape[1]], expected)
+
+
 def test_at_the_end_of_training(tmp_path) -> None:
     torch.manual_seed(0)
     net = GatedSpatioTemporalNet(1, 11, encoder_widths=(4, 8), temporal_channels=8)
