@@ -401,12 +401,14 @@ def _ejection_ed_times(t: np.ndarray, x: np.ndarray, period_ms: float) -> list[f
             j -= 1
         ed.append(_crossing(t, x, j, j + 1, level) - lead)
     if ed:
-        half = 0.5 * float(np.median(np.diff(t)))
+        # An extrapolated ED up to one frame interval outside the clip is reported at the end frame:
+        # that frame is then within a frame of end-diastole, and the extrapolation is no more precise.
+        step = float(np.median(np.diff(t)))
         nxt, prev = ed[-1] + period_ms, ed[0] - period_ms
-        if nxt <= t[-1] + half and x[int(np.abs(t - nxt).argmin()) :].max() >= mid:
-            ed.append(nxt)
-        if prev >= t[0] - half and x[: int(np.abs(t - prev).argmin()) + 1].max() >= mid:
-            ed.insert(0, prev)
+        if nxt <= t[-1] + step and x[int(np.abs(t - nxt).argmin()) :].max() >= mid:
+            ed.append(min(nxt, float(t[-1])))
+        if prev >= t[0] - step and x[: int(np.abs(t - prev).argmin()) + 1].max() >= mid:
+            ed.insert(0, max(prev, float(t[0])))
     return ed
 
 
