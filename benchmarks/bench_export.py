@@ -6,7 +6,7 @@ on one clip = ``max_cycles`` cardiac cycles of ``num_frames`` frames at ``image_
 batches of ``sw_batch_size`` frames as the bundle's SliceInferer does. Engines are timed in interleaved
 rounds (a load burst on the shared machine hits all of them alike); median and best of ``--runs``.
 
-    .venv/bin/python benchmarks/bench_export.py [--threads 2] [--runs 5] [--wall-frames 16]
+    .venv/bin/python benchmarks/bench_export.py [--threads 2] [--runs 5] [--wall-frames 16] [--only view|wall]
 """
 
 from __future__ import annotations
@@ -37,12 +37,16 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--wall-frames", type=int, default=16)
+    p.add_argument("--only", choices=["view", "wall"], default=None, help="time one model only")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         cases = []
-        for bundle, label in (("echo_view_classification", "view (default)"), ("echo_lv_wall_segmentation", "wall (default)")):
+        models = (("echo_view_classification", "view (default)"), ("echo_lv_wall_segmentation", "wall (default)"))
+        for bundle, label in models:
+            if args.only is not None and not label.startswith(args.only):
+                continue
             built = build_bundle_network(ROOT / "bundles" / bundle, "default")
             report = export_bundle(ROOT / "bundles" / bundle, Path(tmp) / bundle, "default")
             assert report.ok, report.to_dict()

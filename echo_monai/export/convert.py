@@ -239,6 +239,7 @@ def export_network(
     gen = torch.Generator().manual_seed(seed)
     batch2 = torch.rand((2, *example.shape[1:]), generator=gen)
     axes: dict[str, dict[int, str]] = {"image": {0: "batch"}, "pred": {0: "batch"}}
+    exported = False
     if video:
         longer = torch.rand((2, example.shape[1], example.shape[2] + 4, *example.shape[3:]), generator=gen)
         why_not = _accepts(net, longer)
@@ -251,18 +252,20 @@ def export_network(
             except Exception:  # noqa: BLE001 - the fixed-axis export below reports the error if it persists
                 check = VerifyReport(list(longer.shape), None, float("inf"), atol)
             if check.ok:
-                axes = {"image": {0: "batch", 2: "time"}, "pred": {0: "batch"}}
+                axes, exported = {"image": {0: "batch", 2: "time"}, "pred": {0: "batch"}}, True
             else:
                 report.onnx_time_reason = (f"an ONNX graph with a dynamic time axis gives outputs up to "
                                            f"{check.max_abs_onnx:.3g} from eager at {example.shape[2] + 4} frames "
                                            "(shape-dependent code frozen at export)")
     try:
-        export_onnx(net, example, onnx_path, axes)
+        if not exported:
+            export_onnx(net, example, onnx_path, axes)
         report.onnx_path = str(onnx_path)
         report.onnx_dynamic_axes = axes
         for key, text in (extra_files or {}).items():
             _atomic(out / f"{name}.{key}", lambda tmp, t=text: Path(tmp).write_text(t, encoding="utf-8"))
     except Exception as exc:  # noqa: BLE001 - reported: the TorchScript file remains usable
+        onnx_path.unlink(missing_ok=True)  # no stale graph from the dynamic-time attempt
         report.onnx_reason = f"torch.onnx.export failed ({_first_line(exc)}); use the TorchScript file"
 
     onnx_used = report.onnx_path

@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 VIEW = ROOT / "bundles" / "echo_view_classification"
 WALL = ROOT / "bundles" / "echo_lv_wall_segmentation"
 # Tiny inputs keep the whole module within its time budget; the networks are the bundles' own.
+SLOW_VARIANTS = {"gated_efficientnet_b2", "image"}
 TINY = {VIEW: {"image_size": [32, 32], "num_frames": 8}, WALL: {"image_size": [32, 32]}}
 
 
@@ -32,8 +33,11 @@ def _cases() -> list:
     cases = []
     for bundle in (VIEW, WALL):
         for variant in bundle_variants(bundle):
-            if variant != "default":  # default is the same network as one of the named variants
-                cases.append(pytest.param(bundle, variant, id=f"{bundle.name.split('_')[1]}-{variant}"))
+            if variant == "default":  # the same network as one of the named variants
+                continue
+            # EfficientNet-b2 (7.7 M parameters) takes most of this module's time: run with -m slow
+            marks = [pytest.mark.slow] if variant in SLOW_VARIANTS else []
+            cases.append(pytest.param(bundle, variant, id=f"{bundle.name.split('_')[1]}-{variant}", marks=marks))
     return cases
 
 
