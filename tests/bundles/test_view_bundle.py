@@ -279,3 +279,22 @@ def test_two_process_gloo_training_with_torchrun(tiny_views, tmp_path):
     assert (out / "models" / "model.pt").is_file()
     # Only rank 0 validates and logs: one key-metric line per epoch.
     assert (proc.stdout + proc.stderr).count("Key metric: val_micro_f1 best value") == 1
+
+
+@pytest.mark.slow
+def test_run_view_demo_trains_evaluates_and_infers_within_its_budget(tiny_views, tmp_path):
+    from echo_monai.inference.demo import run_view_demo
+
+    folder = tmp_path / "new"
+    item = json.loads((tiny_views / "views.json").read_text())["test"][0]
+    folder.mkdir()
+    (folder / "one.dcm").write_bytes((tiny_views / item["image"]).read_bytes())
+    result = run_view_demo(tiny_views, tmp_path / "demo", minutes=5, max_epochs=1, infer_dir=folder,
+                           overrides={**TINY, "datalist": str(tiny_views / "views.json")})
+    assert result["epochs"] == 1 and result["train_seconds"] > 0
+    assert result["metrics"]["n_clips"] == 11
+    assert Path(result["paths"]["model"]).is_file()
+    with open(Path(result["paths"]["predictions"]) / "clip_predictions.csv") as fh:
+        assert [r["clip"] for r in csv.DictReader(fh)] == ["one.dcm"]
+    with pytest.raises(ValueError, match="unknown network 'resnet99'"):
+        run_view_demo(tiny_views, tmp_path / "x", network="resnet99")
