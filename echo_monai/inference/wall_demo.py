@@ -62,6 +62,7 @@ def run_wall_demo(
     quick: bool = False,
     seed: int = 0,
     bundle_dir: str | os.PathLike | None = None,
+    minutes: float | None = None,
 ) -> dict[str, Any]:
     """Convert the synthetic A4C clips of ``data_dir``, train the wall bundle briefly, evaluate it.
 
@@ -73,6 +74,8 @@ def run_wall_demo(
         quick: 64 px frames and 2 epochs (seconds; for tests); else 128 px and up to 30 epochs or 6 minutes.
         seed: training seed.
         bundle_dir: the bundle folder (default: the one in this source checkout).
+        minutes: training budget in minutes instead of the mode's own (training stops after the first
+            validated epoch past it; the best checkpoint so far is kept).
 
     Returns:
         ``{"train_seconds", "epochs", "best_val_dice", "metrics", "summary", "paths", "summary_lines"}``.
@@ -86,7 +89,9 @@ def run_wall_demo(
 
     from echo_monai.datasets.wall import prepare_wall_dataset
 
-    settings = _QUICK if quick else _FULL
+    settings = dict(_QUICK if quick else _FULL)
+    if minutes is not None:
+        settings["minutes"] = float(minutes)
     bundle = Path(bundle_dir) if bundle_dir else DEFAULT_BUNDLE
     configs = bundle / "configs"
     if not (configs / "train.json").is_file():
