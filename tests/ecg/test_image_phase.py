@@ -95,6 +95,18 @@ def test_ed_es_frames_recovered_within_two_frames(hr, fps):
     assert len(res.ed_frames) <= len(ed) + 1 and len(res.es_frames) <= len(es) + 1
 
 
+@pytest.mark.parametrize("r0_ms,edge_frame", [(0.0, 0), (566.0, 89)])
+def test_ed_at_a_clip_end_is_found(r0_ms, edge_frame):
+    # The last ED of a clip has no ejection stroke after it inside the clip (and the first may have its
+    # stroke cut); it comes from the neighbouring beat's ED and the period.
+    frames, t, ed, _ = _phantom(90, 30.0, 75.0, seed=3, r0_ms=r0_ms)
+    assert edge_frame in ed
+    res = estimate_cycles_from_image(frames, t)
+    assert np.min(np.abs(res.ed_frames - edge_frame)) <= 1, (res.ed_frames, ed)
+    assert all(np.min(np.abs(res.ed_frames - f)) <= 2 for f in ed), (res.ed_frames, ed)
+    assert len(res.ed_frames) == len(ed)
+
+
 def test_signal_is_high_at_ed_in_rgb_with_a_coloured_overlay():
     frames, t, ed, es = _phantom(90, 30.0, 70, seed=3)
     rgb = np.repeat(frames[..., None], 3, axis=-1)
