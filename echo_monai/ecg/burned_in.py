@@ -116,8 +116,26 @@ def _is_white(color: np.ndarray) -> bool:
     return float(color.max() - color.min()) < 60.0
 
 
+#: Frames processed at once by the per-pixel colour arithmetic: float32 temporaries of a whole long cine
+#: would take several GB (1,000 frames of a 70x720 strip: ~600 MB per temporary).
+_CHUNK_FRAMES = 64
+
+
 def _color_strength(rgb: np.ndarray, color: np.ndarray) -> np.ndarray:
     """How much of ``color`` each pixel holds, in [0, 1]. ``rgb`` (..., 3) uint8, returns (...) float32.
+
+    A stack of frames (T, h, w, 3) is processed in chunks of frames to bound the temporaries.
+    """
+    if rgb.ndim == 4 and rgb.shape[0] > _CHUNK_FRAMES:
+        out = np.empty(rgb.shape[:-1], dtype=np.float32)
+        for i in range(0, rgb.shape[0], _CHUNK_FRAMES):
+            out[i:i + _CHUNK_FRAMES] = _color_strength(rgb[i:i + _CHUNK_FRAMES], color)
+        return out
+    return _color_strength_block(rgb, color)
+
+
+def _color_strength_block(rgb: np.ndarray, color: np.ndarray) -> np.ndarray:
+    """:func:`_color_strength` of one block of pixels.
 
     For a saturated colour only the chroma counts (the pixel minus its grey level), so grey tissue scores
     0 whatever its brightness, and an anti-aliased or JPEG-subsampled line ``a * color + (1 - a) * grey``
@@ -432,7 +450,9 @@ def _read_trace(
     cursor = np.full(n_frames, np.nan)
     if kind == "review":
         med_rgb = np.median(reg, axis=0)
-        changed = np.abs(reg.astype(np.float32) - med_rgb[None]).sum(axis=-1) > 60.0  # (T, h, w)
+        changed = np.concatenate([  # (T, h, w), in chunks of frames to bound the float32 temporaries
+            np.abs(reg[i:i + _CHUNK_FRAMES].astype(np.float32) - med_rgb[None]).sum(axis=-1) > 60.0
+            for i in range(0, reg.shape[0], _CHUNK_FRAMES)])
         full = changed.sum(axis=1) >= 0.5 * h  # (T, w)
         for f in range(n_frames):
             cols = np.nonzero(full[f])[0]

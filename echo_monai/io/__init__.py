@@ -1,7 +1,7 @@
 """Echo data in and out: DICOM cines and their ECG, AVI/MP4 video, NIfTI, and the scan sector."""
 
 from echo_monai.io.cine import cine_format, read_cine
-from echo_monai.io.dicom_read import frame_times_ms, read_echo_cine, ultrasound_regions
+from echo_monai.io.dicom_read import burned_in_ecg_area, frame_times_ms, read_echo_cine, ultrasound_regions
 from echo_monai.io.dicom_write import write_ecg_waveform_dicom, write_echo_dicom
 from echo_monai.io.ecg_dicom import read_dicom_ecg
 from echo_monai.io.nifti import read_nifti_cine, write_nifti_cine
@@ -14,6 +14,7 @@ __all__ = [
     "EchoCine",
     "UltrasoundRegion",
     "apply_sector_mask",
+    "burned_in_ecg_area",
     "cine_format",
     "frame_times_ms",
     "read_cine",

@@ -9,6 +9,7 @@ import numpy as np
 
 from echo_monai.ecg.gating import Gating, gate_cine
 from echo_monai.io.cine import read_cine
+from echo_monai.io.dicom_read import burned_in_ecg_area
 from echo_monai.io.types import EchoCine
 
 __all__ = ["gating_figure_for_file", "plot_gating"]
@@ -81,7 +82,9 @@ def plot_gating(cine: EchoCine, gating: Gating, out_path: str | os.PathLike, *, 
 def gating_figure_for_file(path: str | os.PathLike, out_path: str | os.PathLike, **gate_kwargs) -> Gating:
     """Gate any cine file and write its gating figure; returns the gating used."""
     cine = read_cine(path, ecg_search_dir=Path(path).parent)  # a separate ECG object sits beside the cine
-    colour = (lambda: read_cine(path, grey=False, with_ecg=False)) if cine.frames.ndim == 3 else None
+    # Only the part of the image where a burned-in trace can be is read in colour (bounded memory).
+    colour = ((lambda: read_cine(path, grey=False, with_ecg=False, crop=burned_in_ecg_area))
+              if cine.frames.ndim == 3 else None)
     gating = gate_cine(cine, colour_cine=colour, **gate_kwargs)
     plot_gating(cine, gating, out_path)
     return gating
