@@ -212,7 +212,7 @@ def gate_cine(
             warnings.append(f"image-based phase not usable ({exc.problem})")
         else:
             gating.warnings = warnings + gating.warnings
-            logger.info("%s: %s; falling back to the image (%s)", cine.path, "; ".join(warnings), gating.method)
+            logger.debug("%s: %s; falling back to the image (%s)", cine.path, "; ".join(warnings), gating.method)
             return gating
 
     raise ECGError(cine.path, "no usable cardiac timing: " + "; ".join(warnings))
