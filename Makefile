@@ -8,7 +8,9 @@ TORCH_VERSION := 2.13.0
 DEMO_OUT ?= demo_output
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-fast lint clean-venv
+DEPLOY_VENV ?= .venv-deploy
+
+.PHONY: setup demo test test-fast test-deploy deploy-env lint clean-venv
 
 setup: $(VENV)/.installed
 
@@ -29,6 +31,19 @@ test: setup
 
 test-fast: setup
 	@$(MAKE) --no-print-directory test PYTEST_ARGS="-m 'not slow' $(PYTEST_ARGS)"
+
+# The MONAI Deploy SDK environment, separate from the training one (holoscan + cupy, about 2 GB).
+deploy-env: $(DEPLOY_VENV)/.installed
+
+$(DEPLOY_VENV)/.installed: setup.cfg pyproject.toml
+	test -x $(DEPLOY_VENV)/bin/python || $(PYTHON) -m venv $(DEPLOY_VENV)
+	$(DEPLOY_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(DEPLOY_VENV)/bin/python -m pip install --quiet torch==$(TORCH_VERSION)
+	$(DEPLOY_VENV)/bin/python -m pip install --quiet -e '.[dev,deploy]'
+	touch $@
+
+test-deploy: deploy-env
+	$(DEPLOY_VENV)/bin/python -m pytest tests/deploy
 
 lint: setup
 	$(PY) -m ruff check echo_monai tests data_scripts benchmarks
