@@ -418,8 +418,8 @@ def _valve_times(t: np.ndarray, x: np.ndarray) -> tuple[list[float], list[float]
 
     In views without a ventricle (e.g. the great-vessel short axis) the aortic valve dominates: its
     orifice opens within a frame at the end of isovolumic contraction and closes at end-systole. Every
-    transition between the two states is then abrupt (25 % to 75 % of the range between two consecutive
-    frames, within :data:`_VALVE_SWITCH_MS`), unlike any volume change. The shorter state is ejection
+    transition between the two states is then abrupt (25 % to 75 % of the range within two frames and
+    2 x :data:`_VALVE_SWITCH_MS`), unlike the ejection stroke of a volume curve. The shorter state is ejection
     (with a single switch: the state seen for longer than :data:`_MAX_EJECTION_MS` is the closed one):
     ES is its end, ED its start minus :data:`_IVC_MS`.
     """
@@ -431,8 +431,10 @@ def _valve_times(t: np.ndarray, x: np.ndarray) -> tuple[list[float], list[float]
         return None
     switches = [(a, runs[k - 1][0]) for k, (_, a, _) in enumerate(runs) if k > 0]
     for a, previous in switches:
-        jumped = x[a - 1] <= lo if previous < 0 else x[a - 1] >= hi
-        if not jumped or t[a] - t[a - 1] > _VALVE_SWITCH_MS:
+        # Within two frames: a valve that opens between frames still shows a part-open orifice in one.
+        b = max(a - 2, 0)
+        jumped = x[b] <= lo if previous < 0 else x[b] >= hi
+        if not jumped or t[a] - t[b] > 2 * _VALVE_SWITCH_MS:
             return None
     durations = {
         -1: [t[b] - t[a] for st, a, b in runs[1:-1] if st < 0],
