@@ -145,6 +145,18 @@ def test_valve_dominated_view_is_timed_from_valve_opening_and_closing():
     assert estimate_cycles_from_image(frames, t).method == "cavity"
 
 
+def test_valve_switch_spread_over_two_frames_is_still_a_valve():
+    # Frames exposed over two sampling instants: the orifice is half open in the frame of each switch.
+    fine, t_fine, _, _ = _phantom(240, 80.0, 85, seed=9, valve=True)
+    frames = ((fine[0::2].astype(np.float32) + fine[1::2]) / 2).astype(np.uint8)
+    t = 0.5 * (t_fine[0::2] + t_fine[1::2])
+    _, _, ed, es = _phantom(120, 40.0, 85, seed=9, valve=True)
+    assert np.any((frames != fine[0::2]).any(axis=(1, 2)) & (frames != fine[1::2]).any(axis=(1, 2)))
+    res = estimate_cycles_from_image(frames, t)
+    assert res.method == "valve"
+    assert _all_within(res.ed_frames, ed, 2, len(t)) and _all_within(res.es_frames, es, 2, len(t))
+
+
 def test_given_sector_mask_is_used():
     frames, t, ed, _ = _phantom(90, 30.0, 70, seed=6)
     mask = np.zeros(frames.shape[1:], bool)
