@@ -27,7 +27,7 @@ DEFAULT_BUNDLE = Path(__file__).resolve().parents[2] / "bundles" / "echo_lv_wall
 
 # (frame size the network sees, epochs, random frames per clip per epoch, validation interval)
 _QUICK = {"image_size": 64, "epochs": 2, "frames_per_clip": 4, "val_interval": 1, "minutes": None}
-_FULL = {"image_size": 128, "epochs": 30, "frames_per_clip": 6, "val_interval": 5, "minutes": 6.0}
+_FULL = {"image_size": 96, "epochs": 60, "frames_per_clip": 6, "val_interval": 5, "minutes": 6.0}
 
 
 def _demo_datalist(wall_dir: Path, out: Path, seed: int) -> tuple[Path, list[str]]:
@@ -71,7 +71,7 @@ def run_wall_demo(
         out_dir: receives ``wall_data/`` (NIfTI pairs), ``bundle/`` (``models/model.pt``, ``output/eval``
             with metrics, per-frame and per-recording CSVs, overlays and regional figures), and copies of
             ``metrics.csv``, ``summary.json``, one overlay GIF and one regional figure at its top.
-        quick: 64 px frames and 2 epochs (seconds; for tests); else 128 px and up to 30 epochs or 6 minutes.
+        quick: 64 px frames and 2 epochs (seconds; for tests); else 96 px and up to 60 epochs or 6 minutes.
         seed: training seed.
         bundle_dir: the bundle folder (default: the one in this source checkout).
         minutes: training budget in minutes instead of the mode's own (training stops after the first
