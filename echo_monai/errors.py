@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["EchoDataError", "ECGError"]
+__all__ = ["ECGError", "EchoDataError"]
 
 
 class EchoDataError(ValueError):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["VIEW_NAMES", "VIEW_DESCRIPTIONS", "view_index", "NUM_VIEWS"]
+__all__ = ["NUM_VIEWS", "VIEW_DESCRIPTIONS", "VIEW_NAMES", "view_index"]
 
 VIEW_NAMES: tuple[str, ...] = (
     "PLAX",

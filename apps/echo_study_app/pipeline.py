@@ -26,8 +26,7 @@ import hashlib
 import io
 import json
 import os
-import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +48,7 @@ from echo_monai.regional.segments import AHA_SEGMENTS, SEGMENT_NAMES
 from echo_monai.transforms import LoadEchoCined
 from echo_monai.transforms.frames import StackFramesd
 from echo_monai.transforms.gating import CropCardiacCyclesd, SelectGatedFramesd
+from echo_monai.utils.files import atomic_write_with
 
 __all__ = [
     "CineSeries",
@@ -84,19 +84,6 @@ class CineSeries:
     sop_instance_uid: str
     series_number: int | None
     n_frames: int
-
-
-def _atomic(path: Path, write: Callable[[Path], Any]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def _csv_text(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -365,7 +352,7 @@ def write_wall_seg(source_path: str | os.PathLike, masks: np.ndarray, out_path: 
     series.ReferencedInstanceSequence = [instance]
     ds.ReferencedSeriesSequence = [series]
     ds.PixelData = pack_bits(np.asarray(masks[kept], dtype=np.uint8))
-    return _atomic(Path(out_path), lambda p: ds.save_as(p, enforce_file_format=True))
+    return atomic_write_with(Path(out_path), lambda p: ds.save_as(p, enforce_file_format=True))
 
 
 def write_overlay_png(frames: np.ndarray, masks: np.ndarray, frame: int, out_path: str | os.PathLike) -> Path:
@@ -375,7 +362,7 @@ def write_overlay_png(frames: np.ndarray, masks: np.ndarray, frame: int, out_pat
     m = np.asarray(masks[frame], dtype=bool)
     rgb[m] = 0.5 * rgb[m] + 0.5 * np.array([255.0, 40.0, 40.0])
     image = Image.fromarray(rgb.astype(np.uint8))
-    return _atomic(Path(out_path), lambda p: image.save(p, format="PNG"))
+    return atomic_write_with(Path(out_path), lambda p: image.save(p, format="PNG"))
 
 
 def _finite(v: float) -> float | None:
@@ -400,7 +387,7 @@ def study_folder_name(study_uid: str) -> str:
 def write_study_report(out_dir: Path, series_rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Write ``report.json`` (everything) and ``report.csv`` (one row per cine) and ``wall_segments.csv``."""
     report = {"n_cines": len(series_rows), "series": series_rows}
-    _atomic(out_dir / "report.json", lambda p: p.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8"))
+    atomic_write_with(out_dir / "report.json", lambda p: p.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8"))
     header = ["file", "series_uid", "series_number", "view", "probability", "n_windows", "ecg_source",
               "wall", "ed_frame", "es_frame", "timing", "mi", "regional_problem", "seg_file", "overlay_file"]
     rows = []
@@ -410,12 +397,12 @@ def write_study_report(out_dir: Path, series_rows: list[dict[str, Any]]) -> dict
                      r["n_windows"], r["ecg_source"], "yes" if w else "no", w.get("ed_frame", ""), w.get("es_frame", ""),
                      w.get("timing", ""), w.get("mi", ""), w.get("problem", r.get("error", "")),
                      w.get("seg_file", ""), w.get("overlay_file", "")])
-    _atomic(out_dir / "report.csv", lambda p: p.write_text(_csv_text(header, rows), encoding="utf-8"))
+    atomic_write_with(out_dir / "report.csv", lambda p: p.write_text(_csv_text(header, rows), encoding="utf-8"))
     seg_header = ["file", "series_uid", "segment", "name", "aha", "peak_displacement_mm", "thickening_pct",
                   "shortening_pct", "score", "assessed", "abnormal"]
     seg_rows = [[r["file"], r["series_uid"], *(s[k] for k in seg_header[2:])]
                 for r in series_rows for s in (r.get("wall") or {}).get("segments", [])]
-    _atomic(out_dir / "wall_segments.csv", lambda p: p.write_text(_csv_text(seg_header, seg_rows), encoding="utf-8"))
+    atomic_write_with(out_dir / "wall_segments.csv", lambda p: p.write_text(_csv_text(seg_header, seg_rows), encoding="utf-8"))
     return report
 
 
@@ -470,7 +457,7 @@ def write_reports(output_dir: str | os.PathLike, rows: Sequence[dict[str, Any]],
                   skipped: Sequence[tuple[str, str]] = ()) -> dict[str, dict[str, Any]]:
     """``skipped.csv`` and, per study, ``report.json`` / ``report.csv`` / ``wall_segments.csv``."""
     out = Path(output_dir)
-    _atomic(out / "skipped.csv", lambda p: p.write_text(_csv_text(["file", "reason"], skipped), encoding="utf-8"))
+    atomic_write_with(out / "skipped.csv", lambda p: p.write_text(_csv_text(["file", "reason"], skipped), encoding="utf-8"))
     by_study: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         by_study.setdefault(row["study"], []).append({k: v for k, v in row.items() if k not in ("path", "study")})

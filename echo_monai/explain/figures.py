@@ -9,13 +9,14 @@ the rest.
 from __future__ import annotations
 
 import os
-import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 from matplotlib import colormaps
 from PIL import Image, ImageDraw, ImageFont
+
+from echo_monai.utils.files import atomic_write_with as write_atomic
 
 __all__ = [
     "clip_gif",
@@ -29,22 +30,6 @@ __all__ = [
 
 _LUT = (colormaps["inferno"](np.linspace(0.0, 1.0, 256))[:, :3] * 255).astype(np.uint8)
 _MIN_TILE = 128  # pixels: small network inputs (64 px) are enlarged so the maps can be read
-
-
-def write_atomic(path: str | os.PathLike, write: Callable[[Path], object]) -> Path:
-    """Call ``write(tmp)`` on a temp file beside ``path`` (same suffix), then move it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    suffix = ".nii.gz" if path.name.endswith(".nii.gz") else path.suffix
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def save_png(path: str | os.PathLike, image: np.ndarray | Image.Image) -> Path:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,6 +25,8 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+
+from echo_monai.utils.files import atomic_write_with
 
 __all__ = [
     "ExportReport",
@@ -86,17 +87,8 @@ class ExportReport:
         return d
 
 
-def _atomic(path: Path, write: Callable[[str], Any]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+def _atomic_str(path: Path, write: Callable[[str], Any]) -> Path:
+    return atomic_write_with(path, lambda tmp: write(str(tmp)))
 
 
 def _first_line(exc: BaseException) -> str:
@@ -129,7 +121,7 @@ def export_torchscript(
             module = torch.jit.trace(net, example, check_trace=False)
         method = "trace"
     files = {k: v.encode() for k, v in (extra_files or {}).items()}
-    _atomic(Path(path), lambda tmp: torch.jit.save(module, tmp, _extra_files=files))
+    _atomic_str(Path(path), lambda tmp: torch.jit.save(module, tmp, _extra_files=files))
     return method, reason
 
 
@@ -147,7 +139,7 @@ def export_onnx(
                           dynamic_axes={k: dict(v) for k, v in dynamic_axes.items()}, opset_version=opset,
                           dynamo=False)
 
-    return _atomic(Path(path), write)
+    return _atomic_str(Path(path), write)
 
 
 def onnx_runtime_session(path: str | os.PathLike, num_threads: int | None = None) -> Any:
@@ -263,7 +255,7 @@ def export_network(
         report.onnx_path = str(onnx_path)
         report.onnx_dynamic_axes = axes
         for key, text in (extra_files or {}).items():
-            _atomic(out / f"{name}.{key}", lambda tmp, t=text: Path(tmp).write_text(t, encoding="utf-8"))
+            _atomic_str(out / f"{name}.{key}", lambda tmp, t=text: Path(tmp).write_text(t, encoding="utf-8"))
     except Exception as exc:  # noqa: BLE001 - reported: the TorchScript file remains usable
         onnx_path.unlink(missing_ok=True)  # no stale graph from the dynamic-time attempt
         report.onnx_reason = f"torch.onnx.export failed ({_first_line(exc)}); use the TorchScript file"
@@ -273,7 +265,7 @@ def export_network(
     report.checks.append(verify_export(net, batch2, ts_path, onnx_used, atol))
     if video and "time" in axes["image"].values():
         report.checks.append(verify_export(net, longer, ts_path, onnx_used, atol))
-    _atomic(out / f"{name}.export.json",
+    atomic_write_with(out / f"{name}.export.json",
             lambda tmp: Path(tmp).write_text(json.dumps(report.to_dict(), indent=1) + "\n", encoding="utf-8"))
     return report
 

@@ -19,8 +19,7 @@ import csv
 import io
 import json
 import os
-import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,25 +34,14 @@ from echo_monai.metrics.classification import (
     aggregate_probabilities,
     classification_metrics,
 )
+from echo_monai.utils.files import atomic_write_with
 from echo_monai.views import VIEW_NAMES
 
 __all__ = ["ClassificationReportHandler", "write_view_report"]
 
 
-def _atomic_write(path: Path, writer: Callable[[Path], Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp" + path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        writer(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _write_text(path: Path, text: str) -> None:
-    _atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    atomic_write_with(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def _write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
@@ -91,7 +79,7 @@ def _confusion_figure(path: Path, counts: np.ndarray, names: Sequence[str], titl
     ax.set_title(title, fontsize=9)
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="fraction of the true view")
     fig.tight_layout()
-    _atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
+    atomic_write_with(path, lambda tmp: fig.savefig(tmp, format="png"))
     plt.close(fig)
 
 

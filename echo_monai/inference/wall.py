@@ -25,8 +25,7 @@ import json
 import logging
 import os
 import re
-import tempfile
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +48,7 @@ from echo_monai.regional.classify import SegmentAssessment, classify_segments
 from echo_monai.regional.motion import SegmentMotion, segment_motion
 from echo_monai.regional.plot import plot_regional
 from echo_monai.regional.segments import AHA_SEGMENTS, SEGMENT_NAMES
+from echo_monai.utils.files import atomic_write_with
 
 __all__ = [
     "RegionalResult",
@@ -393,25 +393,12 @@ def analyse_wall_masks(
 
 # -- outputs ------------------------------------------------------------------------------------------
 
-def _atomic(path: Path, write: Callable[[Path], Any]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def _write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> Path:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)
     writer.writerows(rows)
-    return _atomic(path, lambda p: p.write_text(buf.getvalue(), encoding="utf-8"))
+    return atomic_write_with(path, lambda p: p.write_text(buf.getvalue(), encoding="utf-8"))
 
 
 def _edge(mask: np.ndarray) -> np.ndarray:
@@ -451,7 +438,7 @@ def write_overlay_gif(
         rgb[edges] = np.array([0.0, 220.0, 0.0], dtype=np.float32)
     images = [Image.fromarray(f) for f in np.clip(rgb, 0, 255).astype(np.uint8)]
     duration = max(20, round(frame_time_ms))  # browsers slow GIF frames under 20 ms down to 100 ms
-    return _atomic(Path(path), lambda p: images[0].save(p, format="GIF", save_all=True,
+    return atomic_write_with(Path(path), lambda p: images[0].save(p, format="GIF", save_all=True,
                                                           append_images=images[1:], duration=duration, loop=0))
 
 
@@ -622,7 +609,7 @@ class WallResultsWriter:
             _write_csv(self.output_dir / "frame_metrics.csv", ["recording", "frame", *METRIC_NAMES], self.frame_rows)
         _write_csv(self.output_dir / "regional.csv", _SEGMENT_HEADER, self.segment_rows)
         summary = self.summary()
-        _atomic(self.output_dir / "summary.json",
+        atomic_write_with(self.output_dir / "summary.json",
                 lambda p: p.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8"))
         return summary
 

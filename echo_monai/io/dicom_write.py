@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -44,6 +43,7 @@ from echo_monai.io.dicom_codes import (
 from echo_monai.io.ecg_dicom import acquisition_datetime as dataset_datetime
 from echo_monai.io.jpeg_lossless import encode_jpeg_lossless
 from echo_monai.io.types import EcgSignal, UltrasoundRegion
+from echo_monai.utils.files import atomic_write_with
 
 __all__ = ["COMPRESSIONS", "write_ecg_waveform_dicom", "write_echo_dicom"]
 
@@ -71,17 +71,7 @@ def _ds(value: float) -> DSfloat:
 
 def _atomic_save(ds: Dataset, path: Path) -> Path:
     """Write ``ds`` to a temporary file next to ``path`` and move it into place: no half-written files."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            ds.save_as(fh, enforce_file_format=True)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return atomic_write_with(path, lambda tmp: ds.save_as(tmp, enforce_file_format=True))
 
 
 def _dt_string(when: dt.datetime) -> str:

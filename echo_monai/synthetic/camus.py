@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import nibabel as nib
@@ -26,6 +25,7 @@ import numpy as np
 
 from echo_monai.io.dicom_read import read_echo_cine
 from echo_monai.synthetic.anatomy import ANATOMY_LABELS
+from echo_monai.utils.files import atomic_write_with
 
 __all__ = ["CAMUS_FROM_ANATOMY", "write_camus_fixture"]
 
@@ -40,24 +40,11 @@ _VIEW_CODES = {"A4C": "4CH", "A2C": "2CH"}
 _SPLIT_FILES = ("subgroup_training.txt", "subgroup_validation.txt", "subgroup_testing.txt")
 
 
-def _atomic(path: Path, write: Callable[[Path], object]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    suffix = ".nii.gz" if path.name.endswith(".nii.gz") else path.suffix
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _save_nifti(path: Path, array: np.ndarray, spacing_mm: tuple[float, float]) -> None:
     """(H, W) or (T, H, W) -> NIfTI holding (W, H[, T]), as SimpleITK stores CAMUS."""
     data = array.T if array.ndim == 2 else np.transpose(array, (2, 1, 0))
     affine = np.diag([spacing_mm[1], spacing_mm[0], 1.0, 1.0])
-    _atomic(path, lambda tmp: nib.save(nib.Nifti1Image(np.ascontiguousarray(data), affine), str(tmp)))
+    atomic_write_with(path, lambda tmp: nib.save(nib.Nifti1Image(np.ascontiguousarray(data), affine), str(tmp)))
 
 
 def _save_mhd(path: Path, array: np.ndarray, spacing_mm: tuple[float, float]) -> None:
@@ -80,8 +67,8 @@ def _save_mhd(path: Path, array: np.ndarray, spacing_mm: tuple[float, float]) ->
         "ElementType = MET_UCHAR",
         f"ElementDataFile = {raw.name}",
     ]) + "\n"
-    _atomic(raw, lambda tmp: tmp.write_bytes(np.ascontiguousarray(arr, dtype=np.uint8).tobytes()))
-    _atomic(path, lambda tmp: tmp.write_text(header))
+    atomic_write_with(raw, lambda tmp: tmp.write_bytes(np.ascontiguousarray(arr, dtype=np.uint8).tobytes()))
+    atomic_write_with(path, lambda tmp: tmp.write_text(header))
 
 
 def _camus_labels(anatomy: np.ndarray) -> np.ndarray:
@@ -152,7 +139,7 @@ def write_camus_fixture(
             lists[i % 3].append(patient)
         for filename, names in zip(_SPLIT_FILES, lists, strict=True):
             text = "".join(f"{n}\n" for n in names)
-            _atomic(out_dir / "database_split" / filename, lambda tmp, text=text: tmp.write_text(text))
+            atomic_write_with(out_dir / "database_split" / filename, lambda tmp, text=text: tmp.write_text(text))
     return patients
 
 
@@ -181,4 +168,4 @@ def _write_view(dataset_dir: Path, item: dict, folder: Path, patient: str, code:
             _save_mhd(folder / f"{stem}_{phase}_gt.mhd", labels[index], spacing)
         _save_mhd(folder / f"{stem}_sequence.mhd", seq_frames, spacing)
     text = "\n".join(info) + "\n"
-    _atomic(folder / f"Info_{code}.cfg", lambda tmp: tmp.write_text(text))
+    atomic_write_with(folder / f"Info_{code}.cfg", lambda tmp: tmp.write_text(text))

@@ -38,6 +38,7 @@ from echo_monai.io.types import EcgSignal
 from echo_monai.synthetic.anatomy import ANATOMY_LABELS, HeartParams, random_heart
 from echo_monai.synthetic.generator import SyntheticClip, random_settings, render_clip
 from echo_monai.synthetic.identity import fake_patient
+from echo_monai.utils.files import atomic_write
 from echo_monai.views import VIEW_NAMES, view_index
 
 __all__ = ["MARKER_FILE", "choose_storage", "make_dataset", "patient_heart", "write_clip", "write_truth"]
@@ -251,14 +252,6 @@ def _split_patients(n_patients: int, seed: int) -> dict[int, str]:
     return split
 
 
-def _atomic_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
-
-
 def make_dataset(
     out_dir: str | os.PathLike,
     *,
@@ -319,12 +312,12 @@ def make_dataset(
     for res in sorted(results, key=lambda r: r["item"]["image"]):
         patient_idx = int(res["case"][4:])
         datalist[split_of[patient_idx]].append(res["item"])
-    _atomic_text(out / "datalist.json", json.dumps(datalist, indent=1))
+    atomic_write(out / "datalist.json", json.dumps(datalist, indent=1))
     identifiers = {r["case"]: r["patient"] for r in results}
-    _atomic_text(out / "fake_identifiers.json", json.dumps(dict(sorted(identifiers.items())), indent=1))
+    atomic_write(out / "fake_identifiers.json", json.dumps(dict(sorted(identifiers.items())), indent=1))
     settings = {"n_patients": n_patients, "clips_per_view": clips_per_view, "n_frames": n_frames,
                 "size": list(hw), "seed": seed, "views": list(views)}
-    _atomic_text(out / "README.md", _summary(datalist, settings))
+    atomic_write(out / "README.md", _summary(datalist, settings))
     if figure:
         previews = [r["preview"] for r in results if "preview" in r]
         previews.sort(key=lambda p: view_index(p["view"]))

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from echo_monai.errors import EchoDataError
 
-__all__ = ["atomic_write", "resolve_inside"]
+__all__ = ["atomic_write", "atomic_write_with", "resolve_inside"]
 
 
 def atomic_write(path: str | os.PathLike, data: bytes | str, *, encoding: str = "utf-8") -> Path:
@@ -34,6 +36,27 @@ def atomic_write(path: str | os.PathLike, data: bytes | str, *, encoding: str = 
             fh.write(payload)
             fh.flush()
             os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def atomic_write_with(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
+    """Let ``write(tmp)`` fill a temporary file beside ``path``, then move it into place in one step.
+
+    The temporary file keeps the final suffix (``.png``, ``.nii.gz`` ...) so that writers choosing the format
+    from the name (Pillow, nibabel, matplotlib) behave as for ``path``; it is removed if ``write`` fails, and
+    the old ``path`` (if any) is left as it was. The folder is created if missing.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    suffix = ".nii.gz" if path.name.endswith(".nii.gz") else path.suffix
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -27,7 +27,7 @@ def test_select_ed_es_frames(cine):
     gating = cine.meta["gating"]
     out = SelectGatedFrames("ed_es")(cine)
     assert out.shape[1] == len(gating.ed_frames) + len(gating.es_frames)
-    first = sorted(np.r_[gating.ed_frames, gating.es_frames])[0]
+    first = int(np.min(np.r_[gating.ed_frames, gating.es_frames]))
     assert torch.equal(out[:, 0], cine[:, first])
     assert "gating" not in out.meta and out.meta["gating_method"] == "ecg_r_peak"
 
