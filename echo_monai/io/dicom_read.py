@@ -356,10 +356,12 @@ def _read_dataset(ds: Dataset, path: Path, *, grey: bool | None, size: tuple[int
                   crop: Box | CropRule | None = None) -> EchoCine:
     if "PixelData" not in ds:
         kind = ds.get("SOPClassUID")
-        # pydicom stops quietly at the end of a cut file: an image header without pixels means truncation.
-        if kind is None or "Rows" in ds or "Image" in kind.name:
-            raise EchoDataError(path, "DICOM file is truncated: it ends before the pixel data")
-        raise EchoDataError(path, f"not an image: no pixel data ({kind.name})")
+        # A known non-image SOP class (an ECG waveform object, a report ...) is "not an image". Anything else
+        # without pixels is a cut file: pydicom stops quietly at its end, possibly inside the SOP class UID
+        # itself (then a UID pydicom does not know).
+        if kind is not None and kind.keyword and "Image" not in kind.name and "Rows" not in ds:
+            raise EchoDataError(path, f"not an image: no pixel data ({kind.name})")
+        raise EchoDataError(path, "DICOM file is truncated: it ends before the pixel data")
     for keyword in ("Rows", "Columns", "PhotometricInterpretation"):
         if keyword not in ds:
             raise EchoDataError(path, f"image without {keyword}")

@@ -232,3 +232,17 @@ def test_waveform_without_channel_definitions(tmp_path, grey):
     with pytest.raises(EchoDataError, match="nochan.dcm: waveform multiplex group 0 has no ChannelDefinition"):
         read_echo_cine(tmp_path / "nochan.dcm")
     assert read_echo_cine(tmp_path / "nochan.dcm", with_ecg=False).frames.shape == (T, H, W)
+
+
+def test_file_cut_inside_its_sop_class_uid_is_called_truncated(tmp_path):
+    # Random UIDs shift where a fixed-size cut lands; one landing inside SOPClassUID left a UID pydicom
+    # does not know and the file was called "not an image" instead of truncated.
+    from echo_monai.testing.corpus import write_valid_cine
+
+    raw = write_valid_cine(tmp_path / "ok.dcm", n_frames=3).read_bytes()
+    at = raw.index(b"1.2.840.10008.5.1.4.1.1.3.1", 200)  # the dataset's SOPClassUID (after the file meta)
+    for cut in (at + 1, at + 5, at + 20):
+        path = tmp_path / f"cut{cut}.dcm"
+        path.write_bytes(raw[:cut])
+        with pytest.raises(EchoDataError, match=f"cut{cut}.dcm: .*truncated"):
+            read_echo_cine(path)
