@@ -82,11 +82,12 @@ def test_networks_match_the_metadata_shapes(network, channels):
 @pytest.mark.parametrize(("extra", "kind"), [((), "train"), (("evaluate.json",), "infer"),
                                              (("inference.json",), "infer"),
                                              (("losses/focal_tversky.json", "networks/wall_unet_2dt.json"), "train")])
-def test_workflows_have_the_bundle_properties(extra, kind, wall_dataset):
+def test_workflows_have_the_bundle_properties(extra, kind, wall_dataset, tmp_path):
     image = next(wall_dataset.glob("images/*.nii.gz"))
+    # bundle_root in tmp_path: the checkpoint saver creates models/ under it (not in the working directory).
     workflow = ConfigWorkflow(config_file=[TRAIN, *(str(CONFIGS / e) for e in extra)], meta_file=META,
                               logging_file=str(CONFIGS / "logging.conf"), workflow_type=kind,
-                              dataset_dir=str(wall_dataset), input_files=[str(image)])
+                              dataset_dir=str(wall_dataset), input_files=[str(image)], bundle_root=str(tmp_path))
     workflow.initialize()
     assert not workflow.check_properties()  # None or an empty list: nothing missing or mis-referenced
 
@@ -94,9 +95,10 @@ def test_workflows_have_the_bundle_properties(extra, kind, wall_dataset):
 _MULTI_GPU_CHECK = """
 import sys, torch.distributed as dist
 from monai.bundle import ConfigWorkflow
-configs, meta, data = sys.argv[1:4]
-dist.init_process_group("gloo", init_method="tcp://127.0.0.1:" + sys.argv[4], rank=0, world_size=1)
-workflow = ConfigWorkflow(config_file=configs.split(","), meta_file=meta, workflow_type="train", dataset_dir=data)
+configs, meta, data, port, root = sys.argv[1:6]
+dist.init_process_group("gloo", init_method="tcp://127.0.0.1:" + port, rank=0, world_size=1)
+workflow = ConfigWorkflow(config_file=configs.split(","), meta_file=meta, workflow_type="train", dataset_dir=data,
+                          bundle_root=root)
 workflow.initialize()
 missing = workflow.check_properties()
 dist.destroy_process_group()
@@ -105,11 +107,11 @@ sys.exit(1 if missing else 0)
 
 
 @pytest.mark.slow
-def test_multi_gpu_workflow_has_the_bundle_properties(wall_dataset):
+def test_multi_gpu_workflow_has_the_bundle_properties(wall_dataset, tmp_path):
     # In its own process with a one-process gloo group (as torchrun gives each process), so that the
     # process group does not leak into the other tests.
     configs = f"{TRAIN},{CONFIGS / 'multi_gpu_train.json'}"
-    args = [sys.executable, "-c", _MULTI_GPU_CHECK, configs, META, str(wall_dataset), str(_free_port())]
+    args = [sys.executable, "-c", _MULTI_GPU_CHECK, configs, META, str(wall_dataset), str(_free_port()), str(tmp_path)]
     proc = subprocess.run(args, check=False, capture_output=True, text=True, timeout=120,
                           env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stderr[-3000:]
