@@ -16,7 +16,7 @@ systole where a dark exterior or the great vessels dominate).
 The period comes from the signal's autocorrelation (heart rate limits ``min_hr_bpm``-``max_hr_bpm``). ED
 is timed from each ejection down-stroke (its half-way crossing minus isovolumic contraction and early
 ejection, a lead that grows with the period; see :func:`_ejection_ed_times`), ES from the start of each
-flat bottom (:func:`_ed_es_times`). Published ED/ES frame errors of such image-based methods are about
+flat bottom (:func:`_es_times`). Published ED/ES frame errors of such image-based methods are about
 1 frame within one site and 3 across sites (REFERENCE.md section 3).
 """
 
@@ -38,12 +38,10 @@ __all__ = ["ImageCycles", "dominant_period_ms", "estimate_cycles_from_image", "i
 _METHODS = ("cavity", "motion")
 _WORK_SIZE = 128  # frames are block-averaged to about this many pixels on the long side
 _MIN_PLATEAU_MS = 40.0  # shorter than isovolumic contraction / relaxation: not yet at the extreme
-_HALF_TOP_MS = 100.0  # half the flat top of a volume curve when no complete top is in the clip
 _VALVE_SWITCH_MS = 45.0  # a valve opens or closes between two frames; volume changes take >= 100 ms
 _IVC_MS = 50.0  # isovolumic contraction: from ED (mitral closure) to aortic valve opening
 _MAX_EJECTION_MS = 400.0  # the aortic valve is open for less than this at any heart rate
 _PLATEAU_BAND = 0.02  # fraction of a cycle's excursion that counts as "at the extreme"
-_ED_FRACTION = 0.25  # ED position within the flat top, from its start (see _ed_es_times)
 _ES_FRACTION = 0.1  # ES position within the flat bottom, from its start
 # ED precedes the mid-point of the ejection down-stroke by isovolumic contraction plus about half of the
 # ejection, and ejection lengthens with the RR interval (Weissler: LVET ~ 413 - 1.7 HR ms). Linear in the
@@ -313,63 +311,44 @@ def _flat_window(x: np.ndarray, centre: int, inside: np.ndarray) -> tuple[int, i
     return a, b
 
 
-def _ed_es_times(
+def _es_times(
     t: np.ndarray,
     x: np.ndarray,
     band: float = _PLATEAU_BAND,
-    ed_fraction: float = _ED_FRACTION,
     es_fraction: float = _ES_FRACTION,
-) -> tuple[list[float], list[float]]:
-    """ED and ES times (ms) from a phase signal that is high at ED and low at ES (Wiggers timing).
+) -> list[float]:
+    """ES times (ms) from a phase signal that is high at ED and low at ES (Wiggers timing).
 
-    The LV volume reaches both extremes with zero slope and stays flat for a while: the flat top spans the
-    end of the atrial kick, mitral valve closure (ED) and isovolumic contraction; the flat bottom starts
-    at aortic valve closure (ES) and lasts through isovolumic relaxation. A flat extreme is the run of
-    frames within ``band`` of the cycle's excursion from the maximum (minimum); ED lies ``ed_fraction``
-    and ES ``es_fraction`` of the way into it (both near its start; the fractions were calibrated on the
-    Wiggers-timed synthetic cines and absorb the early entry of a zero-slope approach). A top whose start
-    lies before the clip is placed from its end with the median width of the clip's complete tops
-    (:data:`_HALF_TOP_MS` without one); an extreme still rising or falling at a clip edge, and a top cut
-    by the clip end (it may be diastasis, with the atrial kick still to come), give no event.
+    The LV volume reaches its minimum with zero slope and stays flat for a while: the flat bottom starts
+    at aortic valve closure (ES) and lasts through isovolumic relaxation. A flat bottom is the run of
+    frames within ``band`` of the cycle's excursion from the minimum; ES lies ``es_fraction`` of the way
+    into it (near its start; calibrated on the Wiggers-timed synthetic cines, it absorbs the early entry of
+    a zero-slope approach). A bottom still falling at a clip edge gives no event; one cut by the clip end
+    gives its start. ED comes from the ejection stroke instead (:func:`_ejection_ed_times`).
     """
     p5, p95 = np.percentile(x, [5, 95])
     amp = p95 - p5
     runs = _hysteresis_runs(x, p5 + 0.35 * amp, p5 + 0.65 * amp)
     n = x.shape[0]
-    tops: list[tuple[float | None, float | None, float]] = []
     es: list[float] = []
     for k, (state, a, b) in enumerate(runs):
+        if state > 0:
+            continue
         seg = x[a : b + 1]
         neighbours = [x[na : nb + 1] for _, na, nb in (runs[j] for j in (k - 1, k + 1) if 0 <= j < len(runs))]
-        if state > 0:
-            i = a + int(np.argmax(seg))
-            excursion = x[i] - (min(float(v.min()) for v in neighbours) if neighbours else p5)
-            level = x[i] - band * excursion
-            w0, w1 = _flat_window(x, i, x >= level)
-        else:
-            i = a + int(np.argmin(seg))
-            excursion = (max(float(v.max()) for v in neighbours) if neighbours else p95) - x[i]
-            level = x[i] + band * excursion
-            w0, w1 = _flat_window(x, i, x <= level)
+        i = a + int(np.argmin(seg))
+        excursion = (max(float(v.max()) for v in neighbours) if neighbours else p95) - x[i]
+        level = x[i] + band * excursion
+        w0, w1 = _flat_window(x, i, x <= level)
         if (w0 == 0 or w1 == n - 1) and t[w1] - t[w0] < _MIN_PLATEAU_MS:
-            continue  # still rising or falling at the clip edge: the extreme lies outside the clip
+            continue  # still falling or rising at the clip edge: the minimum lies outside the clip
         t_in = _crossing(t, x, w0 - 1, w0, level) if w0 > 0 else None
         t_out = _crossing(t, x, w1, w1 + 1, level) if w1 < n - 1 else None
-        if state > 0:
-            tops.append((t_in, t_out, float(x[i])))
-        elif t_in is not None and t_out is not None:
+        if t_in is not None and t_out is not None:
             es.append(t_in + es_fraction * (t_out - t_in))
         elif t_in is not None:
             es.append(t_in)
-    complete = [(o - i) / 2.0 for i, o, _ in tops if i is not None and o is not None]
-    half = float(np.median(complete)) if complete else _HALF_TOP_MS
-    ed: list[float] = []
-    for t_in, t_out, _ in tops:
-        if t_in is not None and t_out is not None:
-            ed.append(t_in + ed_fraction * (t_out - t_in))
-        elif t_out is not None:
-            ed.append(t_out - 2.0 * (1.0 - ed_fraction) * half)
-    return ed, es
+    return es
 
 
 def _ejection_ed_times(t: np.ndarray, x: np.ndarray, period_ms: float) -> list[float]:
@@ -546,9 +525,9 @@ def estimate_cycles_from_image(
     if valve is not None:
         ed_t, es_t = valve
     else:
-        # ES from the flat bottom; the flat-top ED of _ed_es_times is replaced by the ejection-stroke
-        # timing (dev set: 70.8 % -> 78.5 % of EDs within 2 frames, see benchmarks/results/gating_pixels.md).
-        _, es_t = _ed_es_times(times, sig)
+        # ES from the flat bottom, ED from the ejection stroke (it replaced a flat-top ED: dev set 70.8 % ->
+        # 78.5 % of EDs within 2 frames, see benchmarks/results/gating_pixels.md).
+        es_t = _es_times(times, sig)
         period, _ = dominant_period_ms(sig, times, min_hr_bpm=min_hr_bpm, max_hr_bpm=max_hr_bpm)
         ed_t = _ejection_ed_times(times, sig, period)
     ed, es = _to_frames(times, ed_t), _to_frames(times, es_t)
