@@ -23,6 +23,7 @@ from echo_monai.inference.config_check import check_cli_overrides
 from echo_monai.inference.datalist import load_view_items, view_class_weights
 from echo_monai.inference.views import collect_inference_items, load_network_weights
 from echo_monai.io.dicom_write import write_echo_dicom
+from echo_monai.testing.processes import run_distributed
 from echo_monai.views import VIEW_NAMES
 
 torch.set_num_threads(1)
@@ -193,7 +194,7 @@ def _bundle_cmd(config_files: list[str], data: Path, out: Path, **overrides) -> 
 def _run(args: list[str], timeout: int = 200, launcher: list[str] | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
     cmd = (launcher or [PYTHON]) + ["-m", "monai.bundle", "run", *args]
-    proc = subprocess.run(cmd, check=False, cwd=BUNDLE, env=env, capture_output=True, text=True, timeout=timeout)
+    proc = run_distributed(cmd, cwd=BUNDLE, env=env, capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc
 

@@ -29,6 +29,7 @@ from echo_monai.inference.wall import (
     wall_input_items,
 )
 from echo_monai.io.nifti import read_nifti_cine, write_nifti_cine
+from echo_monai.testing.processes import run_distributed
 
 BUNDLE = Path(__file__).resolve().parents[2] / "bundles" / "echo_lv_wall_segmentation"
 CONFIGS = BUNDLE / "configs"
@@ -272,8 +273,8 @@ def _bundle_run(*args: str, configs: list[str], bundle_root: Path, torchrun: int
         if torchrun else [sys.executable]
     cmd = [*launcher, "-m", "monai.bundle", "run", "--config_file", files, "--meta_file", META,
            "--logging_file", str(CONFIGS / "logging.conf"), "--bundle_root", str(bundle_root), *args]
-    proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=timeout, env=env,
-                          cwd=bundle_root.parent)
+    proc = run_distributed(cmd, capture_output=True, text=True, timeout=timeout, env=env,
+                           cwd=bundle_root.parent)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc
 
