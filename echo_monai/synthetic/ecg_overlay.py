@@ -258,7 +258,8 @@ def draw_ecg_trace(
         pre = min(max(0.0, review_margins_ms[0]), max(0.0, times[0] - sig_start))
         post = min(max(0.0, review_margins_ms[1]), max(0.0, sig_end - times[-1]))
         if seconds_per_pixel is None:
-            seconds_per_pixel = (times[-1] - times[0] + pre + post) / 1000.0 / reg_w
+            # reg_w - 1 intervals: the last frame's time must land on a pixel column even with no margins
+            seconds_per_pixel = (times[-1] - times[0] + pre + post) / 1000.0 / (reg_w - 1)
         spp_ms = 1000.0 * float(seconds_per_pixel)
         span_ms = reg_w * spp_ms
         if span_ms < times[-1] - times[0] + spp_ms:

@@ -99,6 +99,16 @@ def test_review_round_trip_ignores_cursor_parked_at_trace_ends():
     assert res.confidence > 0.9
 
 
+def test_review_trace_without_margins_fits_the_whole_clip():
+    # Margins of zero used to give a time scale one pixel short of the clip (seen as a random generator
+    # failure: "shows 1560 ms, less than the 1550 ms clip").
+    frames, times, region, true_r = _cine("review", seed=5, n=40, hr=80, review_margins_ms=(0.0, 0.0))
+    res = read_burned_in_trace(frames, times)
+    assert res.kind == "review"
+    assert region.x1 - region.x0 >= 31
+    assert np.all(np.abs(_errors_ms(res, true_r)) <= 12.0)
+
+
 @pytest.mark.parametrize("kind", ["sweep", "review"])
 @pytest.mark.parametrize("color", [(255, 255, 0), (0, 255, 255), (255, 255, 255)])
 def test_other_trace_colours_are_found(kind, color):
@@ -114,10 +124,13 @@ def test_clipped_r_waves_are_timed_at_the_plateau_centre():
     frames, times, region, true_r = _cine("review", seed=4, n=60, hr=60, gain_px_per_mv=40.0, line_width=1.0)
     top = frames[:, region.y0, region.x0 : region.x1 + 1, 1]
     plateau_cols = np.count_nonzero(np.median(top, axis=0) > 128)
-    assert plateau_cols * region.delta_x * 1000.0 >= 20.0  # the flat tops are wider than the tolerance
+    # Timing within 3/4 of a column (one column is ~14 ms here); an edge of the flat top would be off by
+    # half its width, which is more than that.
+    tolerance_ms = 0.75 * region.delta_x * 1000.0
+    assert plateau_cols * region.delta_x * 1000.0 / 2 > tolerance_ms
     res = read_burned_in_trace(frames, times)
     err = _errors_ms(res, true_r)
-    assert np.all(np.abs(err) <= 8.0), err
+    assert np.all(np.abs(err) <= tolerance_ms), err
 
 
 def test_declared_seconds_per_pixel_is_checked_against_cursor_motion():
