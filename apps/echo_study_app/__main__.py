@@ -1,4 +1,5 @@
-"""``python -m apps.echo_study_app -i DICOM_DIR -o OUT --view-model view.ts [--wall-model wall.ts]``.
+"""``python -m apps.echo_study_app -i DICOM_DIR -o OUT --view-model view.ts [--wall-model wall.ts]
+[--seg-patient deidentified|source]``.
 
 Runs through the MONAI Deploy SDK when it is installed; ``--no-sdk`` (or no SDK) runs the same pipeline
 directly, which is what the SDK operators wrap.
@@ -13,7 +14,7 @@ from pathlib import Path
 
 
 def _run_without_sdk(argv: list[str]) -> int:
-    from apps.echo_study_app.pipeline import ExportedModel, run_study
+    from apps.echo_study_app.pipeline import SEG_PATIENT_MODES, ExportedModel, run_study
     from echo_monai.errors import EchoDataError
 
     p = argparse.ArgumentParser(prog="python -m apps.echo_study_app --no-sdk")
@@ -22,6 +23,8 @@ def _run_without_sdk(argv: list[str]) -> int:
     p.add_argument("-m", "--model", type=Path, default=None, help="folder holding view.ts and optionally wall.ts")
     p.add_argument("--view-model", type=Path, default=None)
     p.add_argument("--wall-model", type=Path, default=None)
+    p.add_argument("--seg-patient", choices=SEG_PATIENT_MODES, default="deidentified",
+                   help="what the DICOM SEGs keep of the patient and study (default: de-identified)")
     args = p.parse_args(argv)
     view = args.view_model or (args.model / "view.ts" if args.model else None)
     wall = args.wall_model or (args.model / "wall.ts" if args.model and (args.model / "wall.ts").is_file() else None)
@@ -29,7 +32,7 @@ def _run_without_sdk(argv: list[str]) -> int:
         p.error("give --view-model or -m")
     try:
         reports = run_study(args.input, args.output, ExportedModel(view, "view"),
-                            ExportedModel(wall, "wall") if wall else None)
+                            ExportedModel(wall, "wall") if wall else None, seg_patient=args.seg_patient)
     except EchoDataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

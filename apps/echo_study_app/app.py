@@ -2,7 +2,8 @@
 
 Models: ``--view-model`` / ``--wall-model`` (TorchScript files from ``python -m echo_monai.export``), or
 the SDK's ``-m`` folder (``HOLOSCAN_MODEL_PATH`` in a MAP) holding ``view.ts`` and, optionally,
-``wall.ts``. Input (``-i``) and output (``-o``) folders are the SDK's.
+``wall.ts``. Input (``-i``) and output (``-o``) folders are the SDK's. ``--seg-patient`` says what the
+DICOM SEGs keep of the patient and study (``deidentified``, the default, or ``source``).
 """
 
 from __future__ import annotations
@@ -21,15 +22,17 @@ from apps.echo_study_app.operators import (
     EchoViewClassifierOperator,
     EchoWallOperator,
 )
+from apps.echo_study_app.pipeline import SEG_PATIENT_MODES
 
 __all__ = ["EchoStudyApp", "main"]
 
 
 def split_model_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
-    """Take ``--view-model`` / ``--wall-model`` out of ``argv``; the rest goes to the SDK's parser."""
+    """Take ``--view-model`` / ``--wall-model`` / ``--seg-patient`` out of ``argv``; the rest goes to the SDK."""
     p = argparse.ArgumentParser(add_help=False)
     p.add_argument("--view-model", type=Path, default=None)
     p.add_argument("--wall-model", type=Path, default=None)
+    p.add_argument("--seg-patient", choices=SEG_PATIENT_MODES, default="deidentified")
     return p.parse_known_args(list(argv))
 
 
@@ -40,8 +43,9 @@ class EchoStudyApp(Application):
     description = "Echo view classification and A4C LV wall analysis from ultrasound DICOM cines"
     version = "0.1.0"
 
-    def __init__(self, *args, view_model: Path | None = None, wall_model: Path | None = None, **kwargs) -> None:
-        self.view_model, self.wall_model = view_model, wall_model
+    def __init__(self, *args, view_model: Path | None = None, wall_model: Path | None = None,
+                 seg_patient: str = "deidentified", **kwargs) -> None:
+        self.view_model, self.wall_model, self.seg_patient = view_model, wall_model, seg_patient
         super().__init__(*args, **kwargs)
 
     def compose(self) -> None:
@@ -55,7 +59,8 @@ class EchoStudyApp(Application):
         load = EchoCineLoaderOperator(self, CountCondition(self, 1), input_folder=Path(context.input_path),
                                       name="load_cines")
         views = EchoViewClassifierOperator(self, model_path=view_model, name="classify_views")
-        walls = EchoWallOperator(self, model_path=wall_model, output_folder=out, name="segment_walls")
+        walls = EchoWallOperator(self, model_path=wall_model, output_folder=out, seg_patient=self.seg_patient,
+                                 name="segment_walls")
         report = EchoStudyReportOperator(self, output_folder=out, name="write_reports")
         self.add_flow(load, views, {("cines", "cines")})
         self.add_flow(views, walls, {("rows", "rows")})
@@ -66,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     models, rest = split_model_args(argv)
     sys.argv = [sys.argv[0], *rest]  # the SDK parses sys.argv for -i / -o / -m
-    EchoStudyApp(view_model=models.view_model, wall_model=models.wall_model).run()
+    EchoStudyApp(view_model=models.view_model, wall_model=models.wall_model, seg_patient=models.seg_patient).run()
     return 0
 
 

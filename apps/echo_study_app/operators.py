@@ -59,11 +59,16 @@ class EchoViewClassifierOperator(Operator):
 
 
 class EchoWallOperator(Operator):
-    """LV wall segmentation, DICOM SEG and regional analysis of the A4C cines; passes ``rows`` on."""
+    """LV wall segmentation, DICOM SEG and regional analysis of the A4C cines; passes ``rows`` on.
 
-    def __init__(self, fragment: Fragment, *args, model_path: Path | None, output_folder: Path, **kwargs) -> None:
+    ``seg_patient``: what the DICOM SEGs keep of the patient and study (``"deidentified"`` or ``"source"``).
+    """
+
+    def __init__(self, fragment: Fragment, *args, model_path: Path | None, output_folder: Path,
+                 seg_patient: str = "deidentified", **kwargs) -> None:
         self.model = ExportedModel(model_path, "wall") if model_path is not None else None
         self.output_folder = Path(output_folder)
+        self.seg_patient = seg_patient
         super().__init__(fragment, *args, **kwargs)
 
     def setup(self, spec: OperatorSpec) -> None:
@@ -73,7 +78,7 @@ class EchoWallOperator(Operator):
     def compute(self, op_input, op_output, context) -> None:
         rows, skipped = op_input.receive("rows")
         if self.model is not None:
-            segment_series(rows, self.model, self.output_folder)
+            segment_series(rows, self.model, self.output_folder, seg_patient=self.seg_patient)
         op_output.emit((rows, skipped), "rows")
 
 

@@ -14,8 +14,9 @@ Steps (each a function the SDK operators in :mod:`apps.echo_study_app.operators`
 The models are TorchScript files written by ``python -m echo_monai.export``; their stored settings
 (``echo_monai.json``: frame size, frames per cycle, temporal context) decide the preprocessing, so a
 model and its preprocessing cannot drift apart. Reports name series by UID and file name only; no
-patient identifier is copied into them (the DICOM SEG carries the source's patient and study modules
-because the standard requires them).
+patient identifier is copied into them. The DICOM SEG needs a patient and a study module (the standard
+requires them): by default they are de-identified (:data:`SEG_PATIENT_MODES`), ``"source"`` copies them.
+A cine is gated once: the view step's cardiac timing is handed to the wall step.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pydicom
@@ -40,6 +41,7 @@ from PIL import Image
 from pydicom.sr.codedict import codes
 from pydicom.sr.coding import Code
 
+from echo_monai.ecg.gating import Gating
 from echo_monai.errors import EchoDataError
 from echo_monai.export.bundle import read_model_settings
 from echo_monai.inference.views import EnsureGatingd
@@ -48,9 +50,11 @@ from echo_monai.regional.segments import AHA_SEGMENTS, SEGMENT_NAMES
 from echo_monai.transforms import LoadEchoCined
 from echo_monai.transforms.frames import StackFramesd
 from echo_monai.transforms.gating import CropCardiacCyclesd, SelectGatedFramesd
+from echo_monai.transforms.io import GATING_META_KEY
 from echo_monai.utils.files import atomic_write_with
 
 __all__ = [
+    "SEG_PATIENT_MODES",
     "CineSeries",
     "ExportedModel",
     "ViewResult",
@@ -61,6 +65,7 @@ __all__ = [
     "run_study",
     "segment_series",
     "segment_wall",
+    "study_folder_name",
     "write_overlay_png",
     "write_reports",
     "write_study_report",
@@ -72,6 +77,10 @@ ECG_STORAGE = {"1.2.840.10008.5.1.4.1.1.9.1.1", "1.2.840.10008.5.1.4.1.1.9.1.2",
 MYOCARDIUM = Code("74281007", "SCT", "Myocardium")
 ANATOMICAL_STRUCTURE = Code("91723000", "SCT", "Anatomical Structure")
 SEG_LABEL = "LV wall"
+#: What a DICOM SEG keeps of its source's patient and study modules: ``"deidentified"`` (the default)
+#: or ``"source"`` (copied, for a SEG that must file beside its source in the same PACS patient).
+SEG_PATIENT_MODES = ("deidentified", "source")
+SegPatient = Literal["deidentified", "source"]
 
 
 @dataclass(frozen=True)
@@ -161,7 +170,10 @@ class ExportedModel:
 
 @dataclass
 class ViewResult:
-    """View of one cine: the class of the mean probability over its cardiac cycles (or gated frames)."""
+    """View of one cine: the class of the mean probability over its cardiac cycles (or gated frames).
+
+    ``gating`` is the cine's cardiac timing as the view step found it (handed to :func:`segment_wall`).
+    """
 
     view: str
     probability: float
@@ -169,6 +181,7 @@ class ViewResult:
     n_windows: int
     ecg_source: str
     gating_method: str
+    gating: Gating | None = field(default=None, repr=False)
 
 
 def _view_preprocessing(settings: dict[str, Any]) -> Compose:
@@ -185,7 +198,10 @@ def _view_preprocessing(settings: dict[str, Any]) -> Compose:
 
 def classify_view(path: str | os.PathLike, model: ExportedModel) -> ViewResult:
     """Classify one cine file with a view model (same preprocessing and clip aggregation as the bundle)."""
-    samples = _view_preprocessing(model.settings)({"image": os.fspath(path)})
+    steps = _view_preprocessing(model.settings).transforms
+    loaded = Compose(steps[:2])({"image": os.fspath(path)})  # read + gate; kept for the wall step
+    gating = loaded["image"].meta.get(GATING_META_KEY)
+    samples = Compose(steps[2:])(loaded)
     samples = samples if isinstance(samples, list) else [samples]
     if not samples:
         raise EchoDataError(path, "no cardiac cycle or gated frame to classify")
@@ -195,7 +211,7 @@ def classify_view(path: str | os.PathLike, model: ExportedModel) -> ViewResult:
     best = int(np.argmax(probs))
     meta = getattr(samples[0]["image"], "meta", {}) or {}
     return ViewResult(names[best], float(probs[best]), {n: float(p) for n, p in zip(names, probs)}, len(samples),
-                      str(meta.get("ecg_source", "none")), str(meta.get("gating_method", "")))
+                      str(meta.get("ecg_source", "none")), str(meta.get("gating_method", "")), gating)
 
 
 @dataclass
@@ -214,17 +230,28 @@ class WallResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def segment_wall(path: str | os.PathLike, model: ExportedModel, batch_frames: int = 16) -> WallResult:
+def segment_wall(path: str | os.PathLike, model: ExportedModel, batch_frames: int = 16,
+                 gating: Gating | None = None) -> WallResult:
     """Segment the LV wall in every frame of an A4C cine and analyse ED -> ES regional motion.
 
     Mirrors the wall bundle's inference: grey frames in [0, 1], ECG gating for the ED/ES frames, the
     temporal context the model was trained with, resize to the model's frame size, sigmoid, resize back
     (trilinear over frames and pixels), threshold 0.5.
+
+    Args:
+        gating: the cine's timing from :func:`classify_view` (``ViewResult.gating``), so that it is not
+            gated twice; ``None`` gates it here. Only ECG-based timing is used for ED/ES (see
+            :class:`~echo_monai.inference.wall.WallGatingd`), and that does not depend on the frame size
+            or colour the view step read the cine at, so both give the same result.
     """
     settings = model.settings
     k = int(settings.get("temporal_context", 0))
-    loaded = Compose([LoadEchoCined(keys="image", grey=True, gating=True, allow_ungated=True, scale=True),
-                      WallGatingd(keys="image")])({"image": os.fspath(path)})
+    image = LoadEchoCined(keys="image", grey=True, gating=gating is None, allow_ungated=True,
+                          scale=True)({"image": os.fspath(path)})
+    if gating is not None:
+        image["image"].meta.update(gating.summary())
+        image["image"].meta[GATING_META_KEY] = gating
+    loaded = WallGatingd(keys="image")(image)
     cine = torch.as_tensor(loaded["image"]).float()  # (1, T, H, W)
     prepared = Compose([StackFramesd(keys="image", k=k),
                         Resized(keys="image", spatial_size=[-1, *settings["image_size"]], mode="trilinear",
@@ -245,13 +272,50 @@ def segment_wall(path: str | os.PathLike, model: ExportedModel, batch_frames: in
 
 
 SEG_STORAGE = "1.2.840.10008.5.1.4.1.1.66.4"
-_PATIENT_KEYWORDS = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex")  # Type 2: required
-_STUDY_KEYWORDS = ("StudyInstanceUID", "StudyDate", "StudyTime", "ReferringPhysicianName", "StudyID",
-                   "AccessionNumber")
+# The Patient and General Study modules a SEG must carry (the Type 2 elements may be empty).
+_PATIENT_KEYWORDS = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex")
+_STUDY_KEYWORDS = ("StudyDate", "StudyTime", "ReferringPhysicianName", "StudyID", "AccessionNumber")
+# De-identification Method is LO (64 characters a value), multi-valued.
+DEIDENTIFICATION_METHOD = (
+    "echo_study_app",
+    "patient name and ID replaced by a study pseudonym",
+    "birth date and sex empty",
+    "study date, time and ID empty",
+    "accession number and referring physician empty",
+    "UIDs retained",
+)
+
+
+def _set_patient_and_study(ds: pydicom.Dataset, source: pydicom.Dataset, mode: str) -> None:
+    """Fill the SEG's Patient and General Study modules from ``source`` as ``mode`` allows.
+
+    ``"deidentified"``: the name and ID become ``study_<hash of the Study Instance UID>`` (the report
+    folder's name; the UID itself stays, so nothing new is told), every other identifying element is
+    empty, and Patient Identity Removed / De-identification Method say so. The study, series and SOP
+    instance UIDs are kept in both modes: the SEG belongs to its study and references its source frames.
+    ``"source"``: everything copied, including a de-identification the source already records.
+    """
+    if mode not in SEG_PATIENT_MODES:
+        raise ValueError(f"seg patient mode {mode!r}: choose from {SEG_PATIENT_MODES}")
+    ds.StudyInstanceUID = source.StudyInstanceUID
+    if mode == "source":
+        for kw in _PATIENT_KEYWORDS + _STUDY_KEYWORDS:
+            setattr(ds, kw, source.get(kw, ""))
+        for kw in ("PatientIdentityRemoved", "DeidentificationMethod"):
+            if kw in source:
+                setattr(ds, kw, source[kw].value)
+        return
+    pseudonym = study_folder_name(str(source.StudyInstanceUID))
+    ds.PatientName, ds.PatientID = pseudonym, pseudonym
+    for kw in _PATIENT_KEYWORDS[2:] + _STUDY_KEYWORDS:
+        setattr(ds, kw, "")
+    ds.PatientIdentityRemoved = "YES"
+    ds.DeidentificationMethod = list(DEIDENTIFICATION_METHOD)
 
 
 def write_wall_seg(source_path: str | os.PathLike, masks: np.ndarray, out_path: str | os.PathLike, *,
-                   series_number: int = 901, software_version: str = "0.1.0") -> Path:
+                   series_number: int = 901, software_version: str = "0.1.0",
+                   patient: SegPatient = "deidentified") -> Path:
     """Write ``masks`` (T, H, W) of the cine ``source_path`` as a binary DICOM SEG (segment 1, LV wall).
 
     One SEG frame per source frame with wall (empty frames are left out, as the standard allows), each
@@ -259,8 +323,9 @@ def write_wall_seg(source_path: str | os.PathLike, masks: np.ndarray, out_path: 
     indexed by (segment, temporal position = source frame number). An echo cine has no patient
     coordinate system, so the SEG has none either (no Frame of Reference, no plane positions):
     highdicom 0.28 refuses multi-frame sources without one, so the IOD is assembled here, with
-    highdicom's segment description. The patient and study modules are copied from the source because
-    the standard requires them; nothing else of the patient is.
+    highdicom's segment description. The patient and study modules, which the standard requires, are
+    de-identified (``patient="deidentified"``, the default) or copied (``"source"``); see
+    :func:`_set_patient_and_study`. Nothing else of the patient is written.
     """
     import highdicom as hd
     from pydicom.dataset import Dataset, FileMetaDataset
@@ -268,6 +333,8 @@ def write_wall_seg(source_path: str | os.PathLike, masks: np.ndarray, out_path: 
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
     source = pydicom.dcmread(source_path, stop_before_pixels=True)
+    if not source.get("StudyInstanceUID") or not source.get("SOPInstanceUID"):
+        raise EchoDataError(source_path, "the cine has no Study / SOP Instance UID for the SEG to reference")
     frames = int(source.get("NumberOfFrames", 1) or 1)
     if masks.shape != (frames, int(source.Rows), int(source.Columns)):
         raise EchoDataError(source_path, f"mask shape {masks.shape} does not match the cine "
@@ -284,8 +351,7 @@ def write_wall_seg(source_path: str | os.PathLike, masks: np.ndarray, out_path: 
     ds.SOPClassUID = SEG_STORAGE
     ds.SOPInstanceUID = generate_uid()
     ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    for kw in _PATIENT_KEYWORDS + _STUDY_KEYWORDS:
-        setattr(ds, kw, source.get(kw, ""))
+    _set_patient_and_study(ds, source, patient)
     ds.Modality = "SEG"
     ds.SeriesInstanceUID = generate_uid()
     ds.SeriesNumber = int(series_number)
@@ -407,7 +473,11 @@ def write_study_report(out_dir: Path, series_rows: list[dict[str, Any]]) -> dict
 
 
 def classify_series(cines: Sequence[CineSeries], root: Path, view_model: ExportedModel) -> list[dict[str, Any]]:
-    """One report row per cine with its view (a cine that cannot be classified gets ``error``)."""
+    """One report row per cine with its view (a cine that cannot be classified gets ``error``).
+
+    ``row["_gating"]`` holds the cine's cardiac timing for :func:`segment_series`; keys starting with
+    ``_`` stay out of the reports.
+    """
     rows = []
     for n, cine in enumerate(cines):
         row: dict[str, Any] = {"index": n, "file": cine.path.relative_to(root).as_posix(), "path": str(cine.path),
@@ -420,14 +490,22 @@ def classify_series(cines: Sequence[CineSeries], root: Path, view_model: Exporte
             row.update(view="", probability=float("nan"), n_windows=0, ecg_source="none", error=exc.problem)
         else:
             row.update(view=view.view, probability=view.probability, probabilities=view.probabilities,
-                       n_windows=view.n_windows, ecg_source=view.ecg_source, gating_method=view.gating_method)
+                       n_windows=view.n_windows, ecg_source=view.ecg_source, gating_method=view.gating_method,
+                       _gating=view.gating)
         rows.append(row)
     return rows
 
 
 def segment_series(rows: list[dict[str, Any]], wall_model: ExportedModel, output_dir: str | os.PathLike,
-                   wall_views: Sequence[str] = ("A4C",)) -> list[dict[str, Any]]:
-    """Add ``wall`` (regional analysis, SEG and overlay files) to the rows of cines whose view is in ``wall_views``."""
+                   wall_views: Sequence[str] = ("A4C",), seg_patient: SegPatient = "deidentified",
+                   ) -> list[dict[str, Any]]:
+    """Add ``wall`` (regional analysis, SEG and overlay files) to the rows of cines whose view is in ``wall_views``.
+
+    A row's ``_gating`` (from :func:`classify_series`) is reused; ``seg_patient`` is what the DICOM SEG
+    keeps of the patient and study (:data:`SEG_PATIENT_MODES`).
+    """
+    if seg_patient not in SEG_PATIENT_MODES:
+        raise ValueError(f"seg_patient {seg_patient!r}: choose from {SEG_PATIENT_MODES}")
     out = Path(output_dir)
     for row in rows:
         if row.get("view") not in wall_views:
@@ -435,9 +513,9 @@ def segment_series(rows: list[dict[str, Any]], wall_model: ExportedModel, output
         folder = out / row["study"]
         stem = f"series_{row['index']:03d}"
         try:
-            wall = segment_wall(row["path"], wall_model)
+            wall = segment_wall(row["path"], wall_model, gating=row.get("_gating"))
             seg = write_wall_seg(row["path"], wall.masks, folder / "seg" / f"{stem}_lv_wall_seg.dcm",
-                                 series_number=900 + row["index"])
+                                 series_number=900 + row["index"], patient=seg_patient)
         except EchoDataError as exc:
             row["wall"] = {"problem": exc.problem}
             continue
@@ -460,13 +538,17 @@ def write_reports(output_dir: str | os.PathLike, rows: Sequence[dict[str, Any]],
     atomic_write_with(out / "skipped.csv", lambda p: p.write_text(_csv_text(["file", "reason"], skipped), encoding="utf-8"))
     by_study: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
-        by_study.setdefault(row["study"], []).append({k: v for k, v in row.items() if k not in ("path", "study")})
+        by_study.setdefault(row["study"], []).append(
+            {k: v for k, v in row.items() if k not in ("path", "study") and not k.startswith("_")})
     return {name: write_study_report(out / name, study_rows) for name, study_rows in by_study.items()}
 
 
 def run_study(input_dir: str | os.PathLike, output_dir: str | os.PathLike, view_model: ExportedModel,
-              wall_model: ExportedModel | None, wall_views: Sequence[str] = ("A4C",)) -> dict[str, dict[str, Any]]:
+              wall_model: ExportedModel | None, wall_views: Sequence[str] = ("A4C",),
+              seg_patient: SegPatient = "deidentified") -> dict[str, dict[str, Any]]:
     """The whole pipeline on a DICOM folder; one report folder per study under ``output_dir``.
+
+    ``seg_patient``: what the DICOM SEGs keep of the patient and study (:data:`SEG_PATIENT_MODES`).
 
     Returns:
         study folder name -> the study's report (as written to its ``report.json``).
@@ -475,5 +557,5 @@ def run_study(input_dir: str | os.PathLike, output_dir: str | os.PathLike, view_
     cines, skipped = find_cine_series(root)
     rows = classify_series(cines, root, view_model)
     if wall_model is not None:
-        segment_series(rows, wall_model, output_dir, wall_views)
+        segment_series(rows, wall_model, output_dir, wall_views, seg_patient)
     return write_reports(output_dir, rows, skipped)

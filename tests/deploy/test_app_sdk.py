@@ -10,6 +10,8 @@ from pathlib import Path
 import pydicom
 import pytest
 
+from echo_monai.testing.phi import find_identifiers, load_fake_identifiers
+
 from .conftest import ROOT, read_json
 
 pytestmark = pytest.mark.deploy
@@ -25,6 +27,8 @@ def test_sdk_app_matches_bundle_views_and_writes_seg(synthetic_study, exported_m
     proc = subprocess.run([sys.executable, "-m", "apps.echo_study_app", "-i", str(dicom_dir), "-o", str(out),
                            "--view-model", str(exported_models["view"]), "--wall-model", str(exported_models["wall"])],
                           check=False, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    log = tmp_path / "app.log"
+    log.write_text(proc.stdout + proc.stderr, encoding="utf-8")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Graph execution finished" in proc.stdout + proc.stderr  # it really ran as a Holoscan graph
     (study,) = [p for p in out.iterdir() if p.is_dir()]
@@ -45,3 +49,12 @@ def test_sdk_app_matches_bundle_views_and_writes_seg(synthetic_study, exported_m
         assert 1 <= frames[0] and frames[-1] <= row["n_frames"]
         assert (study / row["wall"]["overlay_file"]).is_file()
     assert (study / "report.csv").is_file() and (study / "wall_segments.csv").is_file()
+    # no patient identifier of the inputs in any output or in the log (the SEGs are de-identified by default)
+    ids = load_fake_identifiers(dicom_dir.parent / "fake_identifiers.json")
+    assert find_identifiers([dicom_dir], ids), "the inputs must carry the fakes, or the scan proves nothing"
+    outputs = sorted(p for p in out.rglob("*") if p.is_file())
+    assert {p.suffix for p in outputs} >= {".json", ".csv", ".png", ".dcm"}
+    hits = find_identifiers([*outputs, log], ids)
+    assert not hits, "\n".join(f"{h.path} [{h.layer}]: {h.field} {h.value!r} in ...{h.context}..." for h in hits)
+    assert all(pydicom.dcmread(p, stop_before_pixels=True).PatientIdentityRemoved == "YES"
+               for p in outputs if p.suffix == ".dcm")

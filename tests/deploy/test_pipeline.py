@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -10,14 +13,18 @@ import pydicom
 import pytest
 import torch
 
+from apps.echo_study_app.__main__ import main as app_main
 from apps.echo_study_app.pipeline import (
     ExportedModel,
+    classify_view,
     find_cine_series,
     run_study,
+    segment_wall,
     study_folder_name,
     write_wall_seg,
 )
 from echo_monai.errors import EchoDataError
+from echo_monai.testing.phi import find_identifiers, load_fake_identifiers
 
 from .conftest import read_json, run_view_bundle
 
@@ -108,10 +115,21 @@ def test_wall_seg_references_source_frames(synthetic_study, tmp_path: Path) -> N
               for f in seg.PerFrameFunctionalGroupsSequence]
     assert frames == [t + 1 for t in kept]
     np.testing.assert_array_equal(seg.pixel_array.astype(bool), masks[kept])
-    assert seg.PatientID == src.PatientID and seg.StudyInstanceUID == src.StudyInstanceUID
     read = hd.seg.segread(path)
     assert read.get_segment_description(1).segment_label == "LV wall"
     assert [u[2] for u in read.get_source_image_uids()] == [cine.sop_instance_uid]
+    # de-identified by default: same study, no patient; "source" copies the patient and study modules
+    assert seg.StudyInstanceUID == src.StudyInstanceUID
+    assert seg.PatientID == seg.PatientName == study_folder_name(cine.study_uid)
+    assert (seg.PatientBirthDate, seg.AccessionNumber, seg.ReferringPhysicianName, seg.StudyDate) == ("",) * 4
+    assert seg.PatientIdentityRemoved == "YES" and "UIDs retained" in seg.DeidentificationMethod
+    assert all(len(v) <= 64 for v in seg.DeidentificationMethod)  # LO
+    copied = pydicom.dcmread(write_wall_seg(cine.path, masks, tmp_path / "source.dcm", patient="source"))
+    assert (copied.PatientID, copied.PatientName, copied.PatientBirthDate, copied.AccessionNumber) == (
+        src.PatientID, src.PatientName, src.PatientBirthDate, src.AccessionNumber)
+    assert "PatientIdentityRemoved" not in copied and src.PatientID
+    with pytest.raises(ValueError, match="choose from"):
+        write_wall_seg(cine.path, masks, tmp_path / "x.dcm", patient="pseudonymised")
     with pytest.raises(EchoDataError, match="does not match the cine"):
         write_wall_seg(cine.path, masks[:, :10], tmp_path / "bad.dcm")
     with pytest.raises(EchoDataError, match="empty in every frame"):
@@ -122,3 +140,58 @@ def test_wall_seg_references_source_frames(synthetic_study, tmp_path: Path) -> N
 def test_study_folder_name_hides_the_uid() -> None:
     name = study_folder_name("1.2.826.0.1.3680043.8.498.1")
     assert name.startswith("study_") and "1.2.826" not in name and name == study_folder_name("1.2.826.0.1.3680043.8.498.1")
+
+
+def test_app_outputs_carry_no_patient_identifier(synthetic_study, exported_models, tmp_path: Path) -> None:
+    """The SDK-free app on a study whose DICOMs carry the generator's fake identifiers: none of them is in
+    any output (reports, CSV, PNG, DICOM SEG patient and study modules, the run's log)."""
+    dicom_dir, _ = synthetic_study
+    ids = load_fake_identifiers(dicom_dir.parent / "fake_identifiers.json")
+    assert find_identifiers([dicom_dir], ids), "the inputs must carry the fakes, or the test is empty"
+    args = ["--no-sdk", "-i", str(dicom_dir), "--view-model", str(exported_models["view"]),
+            "--wall-model", str(exported_models["wall"])]
+    out, log = tmp_path / "out", tmp_path / "app.log"
+    handler = logging.FileHandler(log)
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+            assert app_main([*args, "-o", str(out)]) == 0
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+        handler.close()
+    with open(log, "a", encoding="utf-8") as fh:
+        fh.write(printed.getvalue())
+    outputs = sorted(p for p in out.rglob("*") if p.is_file())
+    assert {p.suffix for p in outputs} >= {".json", ".csv", ".png", ".dcm"}
+    hits = find_identifiers([*outputs, log], ids)
+    assert not hits, "\n".join(f"{h.path} [{h.layer}]: {h.field} {h.value!r} in ...{h.context}..." for h in hits)
+    for seg in (p for p in outputs if p.suffix == ".dcm"):
+        assert pydicom.dcmread(seg, stop_before_pixels=True).PatientIdentityRemoved == "YES"
+    # the scan sees into the SEG: the same run with the patient copied is caught
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert app_main([*args, "-o", str(tmp_path / "copied"), "--seg-patient", "source"]) == 0
+    leaked = find_identifiers([tmp_path / "copied"], ids)
+    assert leaked and {Path(h.path).suffix for h in leaked} == {".dcm"}
+
+
+def test_wall_step_reuses_the_view_gating(synthetic_study, exported_models) -> None:
+    """Gating once (view step) gives the wall step the same ED/ES, masks and ECG source as gating again."""
+    dicom_dir, datalist = synthetic_study
+    view, wall = ExportedModel(exported_models["view"], "view"), ExportedModel(exported_models["wall"], "wall")
+    a4c = [i for v in datalist.values() for i in v if i["view"] == "A4C"]
+    sources = set()
+    for item in a4c:
+        path = dicom_dir.parent / item["image"]
+        gating = classify_view(path, view).gating
+        assert gating is not None
+        reused, again = segment_wall(path, wall, gating=gating), segment_wall(path, wall)
+        assert (reused.regional.ed_frame, reused.regional.es_frame, reused.regional.timing, reused.ecg_source) == (
+            again.regional.ed_frame, again.regional.es_frame, again.regional.timing, again.ecg_source)
+        np.testing.assert_array_equal(reused.masks, again.masks)
+        sources.add(again.ecg_source)
+    assert sources - {"none"}, "no A4C cine was gated from an ECG: the comparison would be empty"
