@@ -10,13 +10,14 @@
 - :mod:`~echo_monai.explain.anatomy` - attribution mass inside the scan sector and per labelled structure.
 """
 
-from echo_monai.explain.anatomy import StructureMass, mass_inside, mass_per_structure
+from echo_monai.explain.anatomy import StructureMass, mass_in_region, mass_inside, mass_per_structure
 from echo_monai.explain.attribution import (
     LAYER_METHODS,
     METHODS,
     ClassContrast,
     RegionScore,
     attribute,
+    blurred,
     explanation_mode,
     last_conv_layer,
     temporal_importance,
@@ -32,10 +33,12 @@ __all__ = [
     "RegionScore",
     "StructureMass",
     "attribute",
+    "blurred",
     "cascading_randomisation",
     "explain_batch",
     "explanation_mode",
     "last_conv_layer",
+    "mass_in_region",
     "mass_inside",
     "mass_per_structure",
     "output_stem",

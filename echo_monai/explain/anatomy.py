@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-__all__ = ["StructureMass", "mass_inside", "mass_per_structure"]
+__all__ = ["StructureMass", "mass_in_region", "mass_inside", "mass_per_structure"]
 
 
 def _array(x: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -83,3 +83,23 @@ def mass_per_structure(
         mass = float(a_in[sel].sum() / total_mass) if total_mass > 0 else float("nan")
         out[label] = StructureMass(label, names[label], mass, float(sel.sum() / total_area))
     return out
+
+
+def mass_in_region(
+    attribution: torch.Tensor | np.ndarray,
+    region: torch.Tensor | np.ndarray,
+    within: torch.Tensor | np.ndarray | None = None,
+    name: str = "region",
+) -> StructureMass:
+    """Mass and area shares of one bool ``region`` (e.g. a structure with its walls, a dilated label).
+
+    Same conventions as :func:`mass_per_structure` (shares of what lies ``within``); the label is -1.
+    """
+    a = np.abs(_array(attribution).astype(np.float64))
+    reg = np.broadcast_to(_array(region).astype(bool), a.shape)
+    keep = np.ones(a.shape, bool) if within is None else np.broadcast_to(_array(within).astype(bool), a.shape)
+    total_mass, total_area = a[keep].sum(), int(keep.sum())
+    sel = reg & keep
+    mass = float(a[sel].sum() / total_mass) if total_mass > 0 else float("nan")
+    area = float(sel.sum() / total_area) if total_area > 0 else float("nan")
+    return StructureMass(-1, name, mass, area)

@@ -37,6 +37,7 @@ __all__ = [
     "ClassContrast",
     "RegionScore",
     "attribute",
+    "blurred",
     "explanation_mode",
     "last_conv_layer",
     "resolve_layer",
@@ -180,6 +181,37 @@ def _upsample_layer_map(cam: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor
     return LayerAttribution.interpolate(cam, spatial, interpolate_mode=mode)
 
 
+def blurred(inputs: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Each frame of (B, C, H, W) or (B, C, T, H, W) smoothed by a Gaussian of ``sigma`` pixels (H and W only).
+
+    The reference image of a "blur" baseline (Sturmfels et al., Distill 2020, "Visualizing the impact of
+    feature attribution baselines"): it keeps each region's brightness and removes its structure, so an
+    attribution measures what the detail adds rather than what the brightness adds. Borders reflect.
+    """
+    radius = max(1, math.ceil(3 * sigma))
+    k = torch.exp(-0.5 * (torch.arange(-radius, radius + 1, dtype=inputs.dtype, device=inputs.device) / sigma) ** 2)
+    k = k / k.sum()
+    x = inputs.reshape(-1, 1, *inputs.shape[-2:])
+    x = nn.functional.pad(x, (radius, radius, radius, radius), mode="reflect")
+    x = nn.functional.conv2d(x, k.reshape(1, 1, 1, -1))
+    x = nn.functional.conv2d(x, k.reshape(1, 1, -1, 1))
+    return x.reshape(inputs.shape)
+
+
+def _baseline(inputs: torch.Tensor, baseline: float | str | torch.Tensor, blur_sigma: float | None
+              ) -> float | torch.Tensor:
+    """A constant, a tensor broadcastable to ``inputs``, or ``"blur"`` (the blurred input)."""
+    if isinstance(baseline, str):
+        if baseline != "blur":
+            raise ValueError(f"baseline must be a number, a tensor or 'blur', not {baseline!r}")
+        sigma = float(blur_sigma) if blur_sigma is not None else max(inputs.shape[-2:]) / 16
+        with torch.no_grad():
+            return blurred(inputs.detach(), sigma)
+    if isinstance(baseline, torch.Tensor):
+        return baseline.to(inputs.device, inputs.dtype).expand_as(inputs)
+    return float(baseline)
+
+
 def _occlusion_window(
     inputs: torch.Tensor, fraction: float, time_window: int | None
 ) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -207,7 +239,8 @@ def attribute(
     *,
     layer: str | nn.Module | None = None,
     additional_forward_args: Any = None,
-    baseline: float = 0.0,
+    baseline: float | str | torch.Tensor = 0.0,
+    blur_sigma: float | None = None,
     n_steps: int = 16,
     internal_batch_size: int | None = None,
     smooth: str = "Saliency",
@@ -230,7 +263,11 @@ def attribute(
         layer: module or its name in ``model.named_modules()`` for the layer methods (default: the last
             convolution).
         additional_forward_args: passed to ``model.forward`` after the input (expanded with the batch).
-        baseline: constant reference image for IntegratedGradients and Occlusion (0 = black).
+        baseline: reference for IntegratedGradients and Occlusion: a constant (0 = black), a tensor
+            broadcastable to ``inputs``, or ``"blur"``: the input blurred by ``blur_sigma`` pixels (default
+            1/16 of the larger image side), see :func:`blurred`. A black baseline makes IG's maps follow the
+            image's brightness (``benchmarks/results/saliency.md``); Occlusion with it cannot see dark
+            structures (blood pools), since blacking them out changes little.
         n_steps, internal_batch_size: IntegratedGradients path steps and chunking.
         nt_samples, noise_std: NoiseTunnel samples and noise s.d. (input units, e.g. 0.1 of [0, 1]).
         occlusion_fraction: occluding patch side as a fraction of each image side (stride half of it).
@@ -253,6 +290,8 @@ def attribute(
 
     with explanation_mode(model):
         x = inputs.detach().clone().float().requires_grad_(True)
+        if method in ("IntegratedGradients", "Occlusion") or (method == "NoiseTunnel" and smooth != "Saliency"):
+            baseline = _baseline(x, baseline, blur_sigma)
         common: dict[str, Any] = {"target": target, "additional_forward_args": additional_forward_args}
         if method == "Saliency":
             attr = Saliency(model).attribute(x, abs=True, **common)

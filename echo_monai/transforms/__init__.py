@@ -23,6 +23,7 @@ from echo_monai.transforms.gating import (
     SelectPhaseFramesd,
 )
 from echo_monai.transforms.io import FRAME_TIMES_META_KEY, GATING_META_KEY, LoadEchoCine, LoadEchoCined
+from echo_monai.transforms.sector import RandOutsideSector, RandOutsideSectord, SectorMask, SectorMaskd
 
 __all__ = [
     "FRAME_INDEX_META_KEY",
@@ -36,8 +37,12 @@ __all__ = [
     "RandCardiacCycled",
     "RandFrame",
     "RandFramed",
+    "RandOutsideSector",
+    "RandOutsideSectord",
     "RandSelectGatedFrame",
     "RandSelectGatedFramed",
+    "SectorMask",
+    "SectorMaskd",
     "SelectGatedFrames",
     "SelectGatedFramesd",
     "SelectPhaseFrames",

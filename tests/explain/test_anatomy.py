@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from echo_monai.explain.anatomy import mass_inside, mass_per_structure
+from echo_monai.explain.anatomy import mass_in_region, mass_inside, mass_per_structure
 
 
 def test_mass_inside_counts_absolute_values_and_broadcasts_a_frame_mask() -> None:
@@ -47,3 +47,17 @@ def test_within_restricts_the_totals() -> None:
     assert res[6].mass == pytest.approx(0.5) and res[6].area == pytest.approx(0.5)
     with pytest.raises(ValueError, match="same shape"):
         mass_per_structure(maps, labels[:2], {1: "LV"})
+
+
+def test_mass_in_region_matches_a_labelled_structure_and_respects_within() -> None:
+    labels = np.zeros((10, 10), np.uint8)
+    labels[:2] = 6
+    hot = np.ones((10, 10))
+    hot[:2] = 4.0
+    region = mass_in_region(hot, labels == 6)
+    assert region.density == pytest.approx(mass_per_structure(hot, labels, {6: "LVOT"})[6].density)
+    within = np.zeros((10, 10), bool)
+    within[1:3] = True  # one row of the region (mass 40) and one row outside it (mass 10)
+    part = mass_in_region(hot, labels == 6, within=within)
+    assert part.mass == pytest.approx(0.8) and part.area == pytest.approx(0.5)
+    assert np.isnan(mass_in_region(np.zeros((4, 4)), np.ones((4, 4), bool)).mass)

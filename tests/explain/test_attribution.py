@@ -12,6 +12,7 @@ from echo_monai.explain.attribution import (
     ClassContrast,
     RegionScore,
     attribute,
+    blurred,
     explanation_mode,
     last_conv_layer,
     resolve_layer,
@@ -114,6 +115,37 @@ def test_integrated_gradients_completeness() -> None:
         net.eval()
         delta = net(x)[0, 2] - net(torch.zeros_like(x))[0, 2]
     assert float(maps.sum()) == pytest.approx(float(delta), rel=0.05, abs=1e-3)
+
+
+def test_blur_keeps_brightness_and_removes_detail() -> None:
+    flat = torch.full((1, 1, 3, 16, 16), 0.7)
+    assert torch.allclose(blurred(flat, 2.0), flat)  # a uniform region has no detail to lose
+    torch.manual_seed(0)
+    x = torch.rand(2, 1, SIZE, SIZE)
+    smooth = blurred(x, 2.0)
+    assert smooth.shape == x.shape
+    assert float(smooth.mean()) == pytest.approx(float(x.mean()), abs=0.01)
+    assert float(smooth.std()) < 0.4 * float(x.std())
+    # Frames are blurred one by one: a clip's frame equals that frame blurred on its own.
+    clip = torch.rand(1, 1, 4, SIZE, SIZE)
+    assert torch.allclose(blurred(clip, 1.5)[:, :, 2], blurred(clip[:, :, 2], 1.5), atol=1e-6)
+
+
+def test_blur_baseline_completeness_is_relative_to_the_blurred_input() -> None:
+    # With a blurred reference, IG's maps sum to f(x) - f(blur(x)), not f(x) - f(black).
+    net, _, _ = _image_net()
+    torch.manual_seed(1)
+    x = torch.rand(1, 1, SIZE, SIZE)
+    maps = attribute(net, x, 2, "IntegratedGradients", baseline="blur", blur_sigma=3.0, n_steps=64)
+    with torch.no_grad():
+        net.eval()
+        delta = net(x)[0, 2] - net(blurred(x, 3.0))[0, 2]
+    assert float(maps.sum()) == pytest.approx(float(delta), rel=0.05, abs=1e-3)
+    # A tensor reference equal to the input leaves nothing to attribute; occlusion with it changes nothing.
+    assert float(attribute(net, x, 2, "IntegratedGradients", baseline=x.clone()).abs().sum()) == 0.0
+    assert float(attribute(net, x, 2, "Occlusion", baseline=x.clone()).abs().sum()) == 0.0
+    with pytest.raises(ValueError, match="'blur'"):
+        attribute(net, x, 2, "IntegratedGradients", baseline="mean")
 
 
 def test_no_gradient_leak_and_state_restored() -> None:
