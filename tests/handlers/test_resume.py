@@ -49,7 +49,18 @@ def _pipeline() -> Compose:
     ])
 
 
-def _trainer(root: Path, seed: int, *, resume=False, max_epochs: int = 3, crash_at: tuple[int, int] | None = None):
+class _Validate:
+    """Runs ``evaluator`` at each trainer epoch end (as MONAI's ValidationHandler does)."""
+
+    def __init__(self, evaluator: Engine):
+        self.evaluator = evaluator
+
+    def attach(self, trainer: Engine) -> None:
+        trainer.add_event_handler(Events.EPOCH_COMPLETED, lambda e: self.evaluator.run([0]))
+
+
+def _trainer(root: Path, seed: int, *, resume=False, max_epochs: int = 3, crash_at: tuple[int, int] | None = None,
+             evaluator: Engine | None = None):
     """A small but complete training run: shuffled loader, random transforms, dropout, Adam, StepLR."""
     _seed_everything(seed)
     data_rng = np.random.default_rng(0)  # the data are the same in every run; only the seed above differs
@@ -62,10 +73,12 @@ def _trainer(root: Path, seed: int, *, resume=False, max_epochs: int = 3, crash_
                               torch.nn.Linear(16, 1))
     opt = torch.optim.Adam(net.parameters(), lr=0.01)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.7)
-    ckpt = TrainingCheckpoint(root, {"model": net, "optimizer": opt, "lr_scheduler": sched}, resume=resume)
+    ckpt = TrainingCheckpoint(root, {"model": net, "optimizer": opt, "lr_scheduler": sched}, resume=resume,
+                              evaluator=evaluator)
+    validate = [_Validate(evaluator)] if evaluator is not None else []
     trainer = SupervisedTrainer(device=torch.device("cpu"), max_epochs=max_epochs, train_data_loader=loader,
                                 network=net, optimizer=opt, loss_function=torch.nn.BCEWithLogitsLoss(),
-                                train_handlers=[LrScheduleHandler(sched, print_lr=False), ckpt])
+                                train_handlers=[LrScheduleHandler(sched, print_lr=False), *validate, ckpt])
     epochs: list[int] = []
     trainer.add_event_handler(Events.EPOCH_STARTED, lambda e: epochs.append(e.state.epoch))
     if crash_at is not None:
@@ -103,6 +116,28 @@ def test_a_crashed_run_resumes_to_the_same_weights(tmp_path):
     control.run()
     assert epochs == [3]
     assert not torch.allclose(_weights(net3), uninterrupted, atol=1e-4)
+
+
+def test_the_best_model_is_not_replaced_by_a_worse_one_after_resume(tmp_path):
+    scores = {1: 0.9, 2: 0.5, 3: 0.4}  # the best model is epoch 1's; the first epoch after the resume is worse
+    holder: dict = {}
+
+    def run(resume, crash_at=None):
+        evaluator = Engine(lambda e, b: None)
+        evaluator.add_event_handler(Events.ITERATION_COMPLETED,
+                                    lambda e: e.state.metrics.update(dice=scores[holder["trainer"].state.epoch]))
+        trainer, net, _, _ = _trainer(tmp_path, seed=0, resume=resume, crash_at=crash_at, evaluator=evaluator)
+        AtomicCheckpointSaver(save_dir=str(tmp_path), save_dict={"model": net}, save_key_metric=True,
+                              key_metric_name="dice", key_metric_filename="model.pt").attach(evaluator)
+        holder["trainer"] = trainer
+        return trainer
+
+    with pytest.raises(_Crash):
+        run(False, crash_at=(3, 1)).run()
+    best = safe_torch_load(tmp_path / "model.pt")
+    run(True).run()
+    again = safe_torch_load(tmp_path / "model.pt")
+    assert all(torch.equal(best[k], again[k]) for k in best)  # epoch 3 (0.4) did not replace epoch 1 (0.9)
 
 
 def test_rng_state_survives_a_weights_only_file(tmp_path):

@@ -1,4 +1,5 @@
-"""No patient identifier leaves the pipeline: generator, data scripts, gating figures and the demo.
+"""No patient identifier leaves the pipeline: generator, data scripts, gating figures and the demo
+(with training: bundle logs, TensorBoard events, checkpoints, evaluation reports).
 
 The synthetic DICOM files carry fake identifiers on purpose (``fake_identifiers.json``); every output
 derived from them — CSV, JSON, NIfTI headers and extensions, PNG metadata, NumPy archives, logs — is
@@ -96,17 +97,24 @@ def test_no_identifiers_in_data_script_outputs(tiny_dataset, script, tmp_path):
 
 
 @pytest.mark.slow
-def test_no_identifiers_in_the_quick_demo(tmp_path):
+def test_no_identifiers_in_the_quick_demo_with_training(tmp_path):
+    # The demo as users run it, training included (about 100 s on 2 shared cores): the data and gating
+    # outputs of `--no-train` plus what training writes — bundle logs, TensorBoard event files, checkpoints
+    # (model.pt and the resume file last.pt, searched inside their zip members), evaluation CSV / JSON,
+    # NIfTI masks, GIF overlays and PNG figures.
     out = tmp_path / "demo"
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
-    run = subprocess.run([sys.executable, "-m", "echo_monai.demo", "--output-dir", str(out), "--quick",
-                          "--no-train"], check=False, capture_output=True, text=True, env=env, timeout=900,
-                         cwd=tmp_path)
+    run = subprocess.run([sys.executable, "-m", "echo_monai.demo", "--output-dir", str(out), "--quick"],
+                         check=False, capture_output=True, text=True, env=env, timeout=900, cwd=tmp_path)
     (out / "demo.log").write_text(run.stdout + run.stderr)
     assert run.returncode == 0, run.stderr[-2000:]
     ids = load_fake_identifiers(out / "synthetic" / "fake_identifiers.json")
     outputs = _outputs(out)
-    assert any(p.suffix == ".png" for p in outputs) and any(p.name == "gating.json" for p in outputs)
+    names = [p.name for p in outputs]
+    assert any(p.suffix == ".png" for p in outputs) and "gating.json" in names
+    assert {"model.pt", "last.pt", "metrics.csv", "metrics.json", "summary.json", "demo.log"} <= set(names)
+    assert any(".tfevents." in n for n in names) and any(n.endswith(".nii.gz") for n in names)
+    assert any(n.endswith(".gif") for n in names)
     hits = find_identifiers(outputs, ids)
     assert not hits, "\n".join(f"{h.path} [{h.layer}]: {h.field} {h.value!r} in ...{h.context}..." for h in hits)
     assert json.loads((out / "metrics" / "gating.json").read_text())
