@@ -152,7 +152,7 @@ def _walk(obj: Any, seen: set[int]) -> Iterator[Any]:
     elif isinstance(obj, dict):
         children = obj.values()
     elif isinstance(obj, (Transform, Randomizable)):
-        children = vars(obj).values()
+        children = getattr(obj, "__dict__", {}).values()
     elif isinstance(obj, torch.utils.data.Dataset):
         # the pipeline only: a dataset's items and cache are data, not random state (and may be large)
         children = [getattr(obj, k) for k in ("transform", "dataset", "datasets") if hasattr(obj, k)]
@@ -169,34 +169,26 @@ def random_states_of(*roots: Any) -> tuple[list[np.random.RandomState], list[tor
     the global torch generator, are covered by :func:`capture_rng_state` anyway). MONAI's class-level
     ``Randomizable.R``, shared by random transforms never given their own state, always comes first.
     """
-    seen: set[int] = set()
+    seen: set[int] = {id(Randomizable.R)}
     states: list[np.random.RandomState] = [Randomizable.R]
-    seen.add(id(Randomizable.R))
     generators: list[torch.Generator] = []
-    expanded: list[Any] = []
+    walked: set[int] = set()
+
+    def keep(value: Any) -> None:
+        if isinstance(value, (np.random.RandomState, torch.Generator)) and id(value) not in seen:
+            seen.add(id(value))
+            (states if isinstance(value, np.random.RandomState) else generators).append(value)
+
     for root in roots:
         if isinstance(root, torch.utils.data.DataLoader):
-            expanded += [root.dataset, getattr(root, "generator", None), getattr(root.sampler, "generator", None),
-                         getattr(root.batch_sampler, "sampler", None)]
-        else:
-            expanded.append(root)
-    for root in expanded:
-        if isinstance(root, torch.utils.data.Sampler):  # a batch sampler's inner sampler
-            root = getattr(root, "generator", None)
-        if isinstance(root, torch.Generator):
-            if id(root) not in seen:
-                seen.add(id(root))
-                generators.append(root)
-            continue
-        for obj in _walk(root, seen):
+            # the order a shuffling sampler draws comes from these generators when they are given
+            keep(getattr(root, "generator", None))
+            keep(getattr(root.sampler, "generator", None))
+            root = root.dataset
+        for obj in _walk(root, walked):
             if isinstance(obj, (Transform, Randomizable)):
-                for value in vars(obj).values():
-                    if isinstance(value, np.random.RandomState) and id(value) not in seen:
-                        seen.add(id(value))
-                        states.append(value)
-                    elif isinstance(value, torch.Generator) and id(value) not in seen:
-                        seen.add(id(value))
-                        generators.append(value)
+                for value in getattr(obj, "__dict__", {}).values():
+                    keep(value)
     return states, generators
 
 
