@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 
 DEPLOY_VENV ?= .venv-deploy
 
-.PHONY: setup demo test test-fast test-deploy deploy-env lint clean-venv
+.PHONY: setup demo test test-fast test-deploy deploy-env ci lint clean-venv
 
 setup: $(VENV)/.installed
 
@@ -42,8 +42,25 @@ $(DEPLOY_VENV)/.installed: setup.cfg pyproject.toml
 	$(DEPLOY_VENV)/bin/python -m pip install --quiet -e '.[dev,deploy]'
 	touch $@
 
+# Only the tests that need the SDK (the rest of tests/deploy runs in `make test`). The import comes first:
+# in this environment a missing or broken SDK must fail, not skip the test.
 test-deploy: deploy-env
-	$(DEPLOY_VENV)/bin/python -m pytest tests/deploy
+	$(DEPLOY_VENV)/bin/python -c "import monai.deploy, highdicom"
+	$(DEPLOY_VENV)/bin/python -m pytest tests/deploy -m deploy
+
+# What CI runs (.ci/run): `make test`, and `make test-deploy` in its own environment. The SDK environment
+# is built and its test run in the background while the main suite runs (the install waits mostly on
+# the disk and the network, the suite on the CPU); its output is printed once both have finished, and
+# either failing fails CI. The main environment is set up first, alone: both installs write this
+# checkout's echo_monai.egg-info.
+ci: setup
+	@log=$$(mktemp); \
+	$(MAKE) --no-print-directory test-deploy > $$log 2>&1 & deploy=$$!; \
+	$(MAKE) --no-print-directory test; main=$$?; \
+	wait $$deploy; dep=$$?; \
+	echo "== make test-deploy (MONAI Deploy SDK environment $(DEPLOY_VENV)), exit $$dep =="; \
+	cat $$log; rm -f $$log; \
+	if [ $$main -ne 0 ] || [ $$dep -ne 0 ]; then echo "CI failed: make test exit $$main, make test-deploy exit $$dep"; exit 1; fi
 
 lint: setup
 	$(PY) -m ruff check echo_monai tests data_scripts benchmarks
