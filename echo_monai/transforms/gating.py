@@ -34,6 +34,7 @@ __all__ = [
 ]
 
 _PHASES = ("ed", "es", "ed_es")
+_UNGATED = ("raise", "middle")
 
 
 def _gating_of(img: torch.Tensor) -> tuple[Gating, np.ndarray, dict]:
@@ -71,18 +72,31 @@ class SelectGatedFrames(Transform):
     Args:
         phase: ``"ed"``, ``"es"`` or ``"ed_es"`` (both, in time order).
         max_frames: keep at most this many (the first ones), or all if None.
+        ungated: what a cine without any frame of that phase gives (gating failed, e.g. loaded with
+            ``allow_ungated=True``, or a clip shorter than a beat): ``"raise"`` an ``ECGError``, or
+            ``"middle"``: its middle frame with ``phase = "ungated"`` in the meta, so a classifier still
+            sees the clip and reports say the frame was not gated (the whole-clip fallback of the cycle
+            transforms, for single frames).
     """
 
-    def __init__(self, phase: str = "ed", max_frames: int | None = None) -> None:
+    def __init__(self, phase: str = "ed", max_frames: int | None = None, ungated: str = "raise") -> None:
         if phase not in _PHASES:
             raise ValueError(f"phase must be one of {_PHASES}, got {phase!r}")
+        if ungated not in _UNGATED:
+            raise ValueError(f"ungated must be one of {_UNGATED}, got {ungated!r}")
         self.phase = phase
         self.max_frames = max_frames
+        self.ungated = ungated
 
     def frames(self, img: torch.Tensor) -> list[tuple[int, str]]:
-        """The chosen ``(frame index, "ed"|"es")`` pairs for ``img``."""
+        """The chosen ``(frame index, "ed"|"es"|"ungated")`` pairs for ``img``."""
         gating, _, meta = _gating_of(img)
-        chosen = _phase_frames(gating, self.phase, meta.get("filename_or_obj"))
+        try:
+            chosen = _phase_frames(gating, self.phase, meta.get("filename_or_obj"))
+        except ECGError:
+            if self.ungated == "raise":
+                raise
+            chosen = [(int(img.shape[1]) // 2, "ungated")]
         return chosen[: self.max_frames] if self.max_frames else chosen
 
     def __call__(self, img: torch.Tensor) -> MetaTensor:
@@ -102,10 +116,10 @@ class SelectGatedFramesd(MapTransform):
 
     def __init__(
         self, keys: KeysCollection, phase: str = "ed", max_frames: int | None = None,
-        allow_missing_keys: bool = False,
+        ungated: str = "raise", allow_missing_keys: bool = False,
     ) -> None:
         super().__init__(keys, allow_missing_keys)
-        self.selector = SelectGatedFrames(phase, max_frames)
+        self.selector = SelectGatedFrames(phase, max_frames, ungated)
 
     def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> list[dict]:
         keys = list(self.key_iterator(data))
@@ -125,10 +139,13 @@ def _frame_sample(img: torch.Tensor, frame: int, phase: str) -> MetaTensor:
 
 
 class RandSelectGatedFrame(Randomizable, Transform):
-    """One randomly chosen ED (or ES) frame per call, for training image models: -> (C, H, W)."""
+    """One randomly chosen ED (or ES) frame per call, for training image models: -> (C, H, W).
 
-    def __init__(self, phase: str = "ed") -> None:
-        self.selector = SelectGatedFrames(phase)
+    ``ungated`` as in :class:`SelectGatedFrames`.
+    """
+
+    def __init__(self, phase: str = "ed", ungated: str = "raise") -> None:
+        self.selector = SelectGatedFrames(phase, ungated=ungated)
         self._choice: tuple[int, str] | None = None
 
     def randomize(self, chosen: Sequence[tuple[int, str]]) -> None:
@@ -144,9 +161,11 @@ class RandSelectGatedFrame(Randomizable, Transform):
 class RandSelectGatedFramed(Randomizable, MapTransform):
     """Dictionary version of :class:`RandSelectGatedFrame`; all keys get the same frame."""
 
-    def __init__(self, keys: KeysCollection, phase: str = "ed", allow_missing_keys: bool = False) -> None:
+    def __init__(
+        self, keys: KeysCollection, phase: str = "ed", ungated: str = "raise", allow_missing_keys: bool = False
+    ) -> None:
         MapTransform.__init__(self, keys, allow_missing_keys)
-        self.picker = RandSelectGatedFrame(phase)
+        self.picker = RandSelectGatedFrame(phase, ungated)
 
     def set_random_state(self, seed=None, state=None):
         super().set_random_state(seed, state)

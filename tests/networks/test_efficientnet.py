@@ -34,6 +34,16 @@ def test_efficientnet_b2_output_shape(in_channels, num_classes):
     assert net(torch.rand(2, in_channels, 64, 64)).shape == (2, num_classes)
 
 
+def test_untrained_classifier_starts_near_chance():
+    # MONAI's default head gave logits with std ~3 (first loss ~3.7 for 11 views); training from scratch diverged
+    torch.manual_seed(0)
+    net = efficientnet("efficientnet-b0", 1, 11)
+    logits = net(torch.rand(8, 1, 64, 64))
+    loss = torch.nn.functional.cross_entropy(logits, torch.arange(8))
+    assert logits.std() < 0.5
+    assert abs(loss.item() - torch.log(torch.tensor(11.0)).item()) < 0.2
+
+
 def test_pretrained_without_file_fails_clearly(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # an empty hub cache
     with pytest.raises(ValueError, match="weights_path") as err:

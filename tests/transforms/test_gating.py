@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -70,6 +72,31 @@ def test_rand_frame_picks_an_ed_frame(cine):
     t = RandSelectGatedFramed("image", phase="es").set_random_state(1)
     out = t({"image": cine})["image"]
     assert out.meta["frame_index"] in set(cine.meta["gating"].es_frames.tolist())
+
+
+def _failed_gating(cine):
+    """``cine`` as the bundles see a clip whose gating failed (``EnsureGatingd`` after ``allow_ungated``)."""
+    empty = np.zeros(0, dtype=np.int64)
+    out = cine.clone()
+    out.meta["gating"] = replace(cine.meta["gating"], ed_frames=empty, es_frames=empty, cycles=[], method="failed")
+    return out
+
+
+def test_ungated_clip_raises_or_gives_its_middle_frame(cine):
+    ungated = _failed_gating(cine)
+    with pytest.raises(ECGError, match="no ED frame"):
+        SelectGatedFrames("ed")(ungated)
+    samples = SelectGatedFramesd("image", phase="ed", ungated="middle")({"image": ungated})
+    middle = cine.shape[1] // 2
+    assert len(samples) == 1 and samples[0]["image"].meta["phase"] == "ungated"
+    assert torch.equal(samples[0]["image"], cine[:, middle])
+    rand = RandSelectGatedFramed("image", ungated="middle").set_random_state(0)({"image": ungated})["image"]
+    assert rand.meta["frame_index"] == middle
+    # a gated clip is unaffected by the option
+    gated = SelectGatedFramesd("image", phase="ed", ungated="middle")({"image": cine})
+    assert [s["image"].meta["frame_index"] for s in gated] == list(cine.meta["gating"].ed_frames)
+    with pytest.raises(ValueError, match="ungated"):
+        SelectGatedFrames(ungated="first")
 
 
 def test_without_gating_clear_error():
