@@ -113,3 +113,9 @@ def test_3d_efficientnet_has_no_weights():
     assert net(torch.rand(1, 1, 32, 32, 32)).shape == (1, 11)
     with pytest.raises(ValueError, match="2D"):
         efficientnet_b2(spatial_dims=3, pretrained=True)
+
+
+def test_batch_norm_momentum_for_training_from_scratch():
+    bns = lambda net: [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert {m.momentum for m in bns(efficientnet("efficientnet-b0", 1, 11))} == {0.1}
+    assert {round(m.momentum, 4) for m in bns(efficientnet("efficientnet-b0", 1, 11, bn_momentum=None))} == {0.01}
