@@ -16,7 +16,9 @@ from echo_monai.io.cine import read_cine
 ROOT = Path(__file__).resolve().parents[2]
 VIEW_BUNDLE = ROOT / "bundles" / "echo_view_classification"
 WALL_BUNDLE = ROOT / "bundles" / "echo_lv_wall_segmentation"
-VIEW_TINY = {"image_size": [32, 32], "num_frames": 8}
+# At 32 px the default network's last feature map is 2 x 2: its spatial grid (4 x 4 in the bundle, at 64 px)
+# must divide that for the ONNX export (adaptive pooling exports only with whole-number windows).
+VIEW_TINY = {"image_size": [32, 32], "num_frames": 8, "network_def#spatial_pool": 2}
 WALL_TINY = {"image_size": [32, 32], "network_def#channels": [8, 16, 32]}  # the bundle's WallUNet, narrow
 
 
@@ -93,7 +95,8 @@ def run_view_bundle(dicom_dir: Path, ckpt_dir: Path, out_dir: Path, onnx: Path |
     configs = ["configs/train.json", "configs/inference.json"] + (["configs/inference_onnx.json"] if onnx else [])
     overrides = {"bundle_root": str(VIEW_BUNDLE), "dataset_dir": str(dicom_dir), "ckpt_dir": str(ckpt_dir),
                  "output_dir": str(out_dir), **VIEW_TINY}
-    if onnx is not None:
+    if onnx is not None:  # inference_onnx.json replaces network_def: the graph carries the architecture
+        overrides = {k: v for k, v in overrides.items() if not k.startswith("network_def#")}
         overrides.update(onnx_path=str(onnx), onnx_threads=1)
     wf = ConfigWorkflow(config_file=[str(VIEW_BUNDLE / c) for c in configs],
                         meta_file=str(VIEW_BUNDLE / "configs" / "metadata.json"), workflow_type="infer", **overrides)
