@@ -42,7 +42,7 @@ from torch import nn
 
 from echo_monai.explain.anatomy import mass_in_region, mass_inside, mass_per_structure
 from echo_monai.explain.attribution import METHODS, ClassContrast, attribute, blurred
-from echo_monai.explain.sanity import cascading_randomisation, spearman_rank_correlation
+from echo_monai.explain.sanity import cascading_randomisation, outside_sensitivity, spearman_rank_correlation
 from echo_monai.networks import GatedSpatioTemporalNet, SmallFrameCNN
 from echo_monai.synthetic import ANATOMY_LABELS, random_heart, random_settings, render_clip
 from echo_monai.transforms.sector import RandOutsideSector
@@ -270,12 +270,9 @@ def accuracy(model: nn.Module, data: Frames) -> tuple[float, float]:
 def outside_swap(model: nn.Module, data: Frames, seed: int) -> tuple[float, float]:
     """Does the network respond to what lies outside the sector? The share of test frames whose predicted
     view changes when the outside is replaced by random content, and the accuracy on those frames."""
-    filler = RandOutsideSector(prob=1.0).set_random_state(seed)
-    x = torch.from_numpy(data.images)[:, None]
-    swapped = torch.stack([filler(x[i], data.sector[i]) for i in range(len(x))])
-    with torch.no_grad():
-        before, after = model(x).argmax(1).numpy(), model(swapped).argmax(1).numpy()
-    return float((before != after).mean()), float((after == data.labels).mean())
+    check = outside_sensitivity(model, torch.from_numpy(data.images)[:, None], data.sector, seed=seed,
+                                batch_size=len(data.images))
+    return check.changed, float((check.after == data.labels).mean())
 
 
 def method_args(method: str) -> dict:

@@ -6,7 +6,8 @@
   network or a pair of classes into one score per sample; :func:`explanation_mode` leaves no gradients.
 - :func:`~echo_monai.explain.explain.explain_batch` / :func:`write_explanation` - prediction, target and
   files (PNG overlay, clip strip and GIF, NIfTI) as the Ignite handlers write them.
-- :mod:`~echo_monai.explain.sanity` - Adebayo et al.'s model-randomisation check (Spearman rank correlation).
+- :mod:`~echo_monai.explain.sanity` - Adebayo et al.'s model-randomisation check (Spearman rank correlation)
+  and :func:`outside_sensitivity` (predictions that change with random content outside the scan sector).
 - :mod:`~echo_monai.explain.anatomy` - attribution mass inside the scan sector and per labelled structure.
 """
 
@@ -23,13 +24,20 @@ from echo_monai.explain.attribution import (
     temporal_importance,
 )
 from echo_monai.explain.explain import Explanation, explain_batch, output_stem, write_explanation
-from echo_monai.explain.sanity import cascading_randomisation, randomised_copy, spearman_rank_correlation
+from echo_monai.explain.sanity import (
+    OutsideSensitivity,
+    cascading_randomisation,
+    outside_sensitivity,
+    randomised_copy,
+    spearman_rank_correlation,
+)
 
 __all__ = [
     "LAYER_METHODS",
     "METHODS",
     "ClassContrast",
     "Explanation",
+    "OutsideSensitivity",
     "RegionScore",
     "StructureMass",
     "attribute",
@@ -42,6 +50,7 @@ __all__ = [
     "mass_inside",
     "mass_per_structure",
     "output_stem",
+    "outside_sensitivity",
     "randomised_copy",
     "spearman_rank_correlation",
     "temporal_importance",

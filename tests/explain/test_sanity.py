@@ -9,6 +9,7 @@ from torch import nn
 
 from echo_monai.explain.sanity import (
     cascading_randomisation,
+    outside_sensitivity,
     parameterised_layers,
     randomised_copy,
     spearman_rank_correlation,
@@ -85,3 +86,48 @@ def test_spearman_within_a_mask_ignores_shared_background() -> None:
     masked = spearman_rank_correlation(a, b, within=inside)[0]
     assert whole > 0.5  # the tied zeros agree
     assert abs(masked) < 0.3
+
+
+class _OutsideBrightness(nn.Module):
+    """Class 1 when anything outside a fixed box is brighter than black, else class 0."""
+
+    def __init__(self, box: torch.Tensor):
+        super().__init__()
+        self.register_buffer("outside", ~box)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = (x * self.outside).flatten(1).sum(1)
+        return torch.stack([torch.full_like(s, 1e-3), s], dim=1)
+
+
+class _InsideOnly(nn.Module):
+    """A classifier that multiplies its input by the box first: blind to the outside by construction."""
+
+    def __init__(self, box: torch.Tensor):
+        super().__init__()
+        self.register_buffer("box", box)
+        self.net = nn.Sequential(SmallFrameCNN(1, (4, 8)), nn.Linear(8, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x * self.box)
+
+
+def test_outside_sensitivity_separates_a_network_that_reads_the_outside_from_one_that_cannot() -> None:
+    box = torch.zeros(24, 24, dtype=torch.bool)
+    box[4:20, 6:18] = True
+    black = torch.zeros(6, 1, 24, 24)
+    reader = outside_sensitivity(_OutsideBrightness(box), black, box, seed=1)
+    assert reader.before.tolist() == [0] * 6 and reader.after.tolist() == [1] * 6
+    assert reader.changed == 1.0
+    torch.manual_seed(0)
+    blind = _InsideOnly(box)
+    blind.train()
+    x = torch.rand(6, 1, 24, 24)
+    check = outside_sensitivity(blind, x, box.expand(6, 24, 24).numpy(), seed=1, batch_size=4)
+    assert check.changed == 0.0 and check.before.shape == (6,)
+    assert blind.training  # the caller's mode is restored
+    # Clips (N, C, T, H, W): the same check, the content drawn for every frame.
+    clips = outside_sensitivity(_OutsideBrightness(box), torch.zeros(2, 1, 3, 24, 24), box, seed=2)
+    assert clips.changed == 1.0
+    with pytest.raises(ValueError, match="do not fit"):
+        outside_sensitivity(blind, x, box[:10])
