@@ -114,13 +114,18 @@ class SectorMaskd(MapTransform):
     file), else estimated once from the first key and stored there, so that later transforms
     (:class:`RandOutsideSectord`) and the explanation handlers can use the same sector. Put it right after
     loading, before frames or cycles are drawn: the estimate needs the whole cine's motion.
+
+    ``allow_unmasked``: when no sector can be estimated (a still cine), keep the image as it is and store
+    an all-true mask instead of raising :class:`~echo_monai.errors.EchoDataError` (for inference, where
+    one odd file should not stop a batch).
     """
 
     def __init__(self, keys: KeysCollection, mask_key: str = SECTOR_MASK_KEY, fill: float = 0.0,
-                 value_range: float = 1.0, allow_missing_keys: bool = False) -> None:
+                 value_range: float = 1.0, allow_unmasked: bool = False, allow_missing_keys: bool = False) -> None:
         super().__init__(keys, allow_missing_keys)
         self.mask_key = mask_key
         self.masker = SectorMask(fill, value_range)
+        self.allow_unmasked = allow_unmasked
 
     def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict:
         d = dict(data)
@@ -129,7 +134,13 @@ class SectorMaskd(MapTransform):
             return d
         mask = d.get(self.mask_key)
         if mask is None:
-            mask = estimate_sector_mask(d[keys[0]], self.masker.value_range)
+            try:
+                mask = estimate_sector_mask(d[keys[0]], self.masker.value_range)
+            except EchoDataError:
+                if not self.allow_unmasked:
+                    raise
+                d[self.mask_key] = torch.ones((1, *d[keys[0]].shape[-2:]), dtype=torch.bool)
+                return d
         m = _as_mask(mask, d[keys[0]])
         for key in keys:
             d[key] = self.masker(d[key], m)

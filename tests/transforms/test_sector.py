@@ -135,3 +135,11 @@ def test_bad_input_names_the_problem(clip) -> None:
         SectorMask()(img[0, 0], sector)
     with pytest.raises(EchoDataError, match="a5c.dcm: no changing region"):
         estimate_sector_mask(MetaTensor(torch.zeros(1, 4, 16, 16), meta={"filename_or_obj": "/data/a5c.dcm"}))
+
+
+def test_a_still_cine_raises_or_passes_unmasked_when_allowed() -> None:
+    still = MetaTensor(torch.full((1, 4, 16, 16), 0.3), meta={"filename_or_obj": "/data/still.dcm"})
+    with pytest.raises(EchoDataError, match="still.dcm: no changing region"):
+        SectorMaskd(keys="image")({"image": still})
+    d = SectorMaskd(keys="image", allow_unmasked=True)({"image": still})
+    assert torch.equal(d["image"], still) and bool(d[SECTOR_MASK_KEY].all()) and d[SECTOR_MASK_KEY].shape == (1, 16, 16)
