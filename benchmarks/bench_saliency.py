@@ -298,6 +298,17 @@ def per_sample_seconds(model: nn.Module, x: torch.Tensor, target: torch.Tensor, 
     return float(np.median(times))
 
 
+def sanity_check(maps: torch.Tensor, x: torch.Tensor, target: torch.Tensor, sector: torch.Tensor,
+                 randomised: list[tuple[str, nn.Module]], method: str, extra: dict) -> dict[str, tuple[float, int]]:
+    """(a): {step: (median Spearman rho inside the sector, samples whose randomised map was constant)}."""
+    out = {}
+    for rname, m in randomised:
+        rho = spearman_rank_correlation(maps, explain(m, x, target, method, extra), within=sector)
+        finite = rho[np.isfinite(rho)]
+        out[rname] = (float(np.median(finite)) if finite.size else float("nan"), int(rho.size - finite.size))
+    return out
+
+
 def _rho(value: float, constant: int) -> str:
     return f"{value:.2f}" + (f" ({constant})" if constant else "")
 
@@ -362,11 +373,7 @@ def run_condition(name: str, model: nn.Module, train_s: float, test_raw: Frames,
     rows = []
     for label, method, extra in VARIANTS:
         maps = explain(model, x, target, method, extra)
-        sanity = {}
-        for rname, m in randomised:
-            rho = spearman_rank_correlation(maps, explain(m, x, target, method, extra), within=sector)
-            finite = rho[np.isfinite(rho)]
-            sanity[rname] = (float(np.median(finite)) if finite.size else float("nan"), int(rho.size - finite.size))
+        sanity = sanity_check(maps, x, target, sector, randomised, method, extra)
         share = float(np.nanmedian([mass_inside(maps[i], sector[i]) for i in range(len(pick))]))
         pipeline = float("nan")
         if masked_input:
@@ -401,8 +408,20 @@ def run_pair(args: argparse.Namespace) -> PairResult:
     with torch.no_grad():
         acc = float((model(torch.from_numpy(test_set.images)[:, None]).argmax(1).numpy() == test_set.labels).mean())
     print(f"[pair] A4C vs A5C test accuracy {acc:.3f}", flush=True)
-    return PairResult(len(train_set.labels), len(test_set.labels), train_s, acc,
-                      structure_analysis("pair", model, test_set, 1, 0))
+    structure = structure_analysis("pair", model, test_set, 1, 0)
+    # (a) on this model too: 16 test frames per view, one per clip, target = predicted class.
+    pick = np.concatenate([np.flatnonzero(test_set.labels == v)[:: args.frames_per_clip][:16] for v in (0, 1)])
+    x = torch.from_numpy(test_set.images[pick])[:, None]
+    with torch.no_grad():
+        target = model(x).argmax(1)
+    randomised = [(f"top {k}", m) for k, m in cascading_randomisation(model, steps=3, seed=args.seed)]
+    structure["sanity"] = {}
+    for label, method, extra in VARIANTS:
+        sanity = sanity_check(explain(model, x, target, method, extra), x, target,
+                              torch.from_numpy(test_set.sector[pick]), randomised, method, extra)
+        structure["sanity"][label] = max(v for v, _ in sanity.values())
+        print(f"[pair] {label:36s} spearman {sanity}", flush=True)
+    return PairResult(len(train_set.labels), len(test_set.labels), train_s, acc, structure)
 
 
 def video_timing(size: int, frames: int, repeats: int, seed: int) -> list[tuple[str, float]]:
@@ -456,10 +475,12 @@ def main(argv: list[str] | None = None) -> int:
     load = os.getloadavg()[0]
 
     t0 = time.perf_counter()
-    train_set, test_set = render_frames(args.clips_per_view, args.frames_per_clip, args.size, args.seed)
+    train_set, test_set = (render_frames(args.clips_per_view, args.frames_per_clip, args.size, args.seed)
+                           if names else (None, None))
     render_s = time.perf_counter() - t0
-    print(f"rendered {len(train_set.labels)} training / {len(test_set.labels)} test frames in {render_s:.0f} s",
-          flush=True)
+    n_train, n_test = (0, 0) if train_set is None else (len(train_set.labels), len(test_set.labels))
+    if names:
+        print(f"rendered {n_train} training / {n_test} test frames in {render_s:.0f} s", flush=True)
     models: dict[str, tuple[nn.Module, float]] = {}
     results = []
     for name in names:
@@ -473,7 +494,7 @@ def main(argv: list[str] | None = None) -> int:
         results.append(run_condition(name, *models[model_name], test_set, args))
     pair = run_pair(args) if args.pair_clips > 0 else None
     video = video_timing(args.size, args.video_frames, 3, args.seed) if args.video_frames > 0 else []
-    report = _markdown(args, argv, load, render_s, len(train_set.labels), len(test_set.labels), results, pair, video)
+    report = _markdown(args, argv, load, render_s, n_train, n_test, results, pair, video)
     print(report)
     if args.markdown:
         with open(args.markdown, "w", encoding="utf-8") as f:
@@ -487,13 +508,21 @@ def _structure_tables(st: dict) -> list[str]:
          "preference), median over frames, inside the scan sector; structures present in at least half of the "
          "frames are ranked. 'With walls' = the LVOT lumen grown by one pixel (its wall and aortic cusps)."),
         "",
-        "| method | LVOT density | LVOT rank | LVOT with walls | top three structures (density) |",
-        "|---|---|---|---|---|",
     ]
+    sanity = st.get("sanity")
+    if sanity:
+        lines[0] += (" Sanity: the largest median rho over the randomisation steps on 32 test frames of this "
+                     "model (pass < 0.5).")
+        lines += [("| method | sanity: max rho | LVOT density | LVOT rank | LVOT with walls | top three structures "
+                  "(density) |"), "|---|---|---|---|---|---|"]
+    else:
+        lines += ["| method | LVOT density | LVOT rank | LVOT with walls | top three structures (density) |",
+                  "|---|---|---|---|---|"]
     for label, median, ranked, rim in st["rows"]:
         top = ", ".join(f"{STRUCTURES[k]} {median[k]:.2f}" for k in ranked[:3])
         rank = f"{ranked.index(LVOT) + 1} of {len(ranked)}" if LVOT in ranked else "-"
-        lines.append(f"| {label} | {median.get(LVOT, float('nan')):.2f} | {rank} | {rim:.2f} | {top} |")
+        check = "" if not sanity else f" {sanity[label]:.2f} ({'pass' if sanity[label] < SANITY_THRESHOLD else 'fail'}) |"
+        lines.append(f"| {label} |{check} {median.get(LVOT, float('nan')):.2f} | {rank} | {rim:.2f} | {top} |")
     lines += [
         "",
         (f"Blurring one structure (grown by a pixel) away, sigma {64 // 16} px at 64 px: median drop of the "
@@ -517,7 +546,8 @@ def _markdown(args, argv, load, render_s, n_train, n_test, results, pair, video)
         (f"Data: {n_train} training / {n_test} test frames rendered in {render_s:.0f} s, {args.size} px grey, "
          f"{args.clips_per_view} clips per view ({max(2, args.clips_per_view // 4)} held out), "
          f"{args.frames_per_clip} frames per clip, a new synthetic patient per clip. Model: SmallFrameCNN "
-         f"(16, 32, 64, 96) + linear head, {args.epochs} epochs. Grad-CAM layer `0.features.5` (8x8 px)."),
+         f"(16, 32, 64, 96) + linear head, {args.epochs} epochs. Grad-CAM layer `0.features.5` (8x8 px).")
+        if results else "Model: SmallFrameCNN (16, 32, 64, 96) + linear head. Grad-CAM layer `0.features.5` (8x8 px).",
     ]
     for r in results:
         lines += [
