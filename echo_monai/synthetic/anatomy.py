@@ -443,13 +443,15 @@ def _apical(heart: HeartParams, st: HeartState, kind: str) -> Scene:
 
     # Papillary muscles: bumps on the walls, thick and prominent in systole.
     pm_r = heart.papillary * (0.5 + 0.6 * c)
+    papillary: Scene = []
     for endo, present in ((lv.endo_lateral, True), (lv.endo_septal, kind in ("A2C", "A3C"))):
         if not present:
             continue
         p = endo[int(0.42 * len(endo))]
         inward = _unit((base_c - ax * lv.length * 0.55) - p)
         pm = ellipse(*(p + inward * pm_r * 0.5), pm_r * 0.5, pm_r * 1.3, _angle(ax), 24)
-        scene.append((8, pm))
+        papillary.append((8, pm))
+    scene.extend(papillary)
 
     # Outflow tract in A5C / A3C: a channel from the base to the aortic root, with the aortic cusps.
     if kind in ("A5C", "A3C"):
@@ -477,6 +479,9 @@ def _apical(heart: HeartParams, st: HeartState, kind: str) -> Scene:
         nrm = np.array([-d[1], d[0]])
         scene.extend((7, p) for p in semilunar_cusps(av + nrm * lvot_r, av - nrm * lvot_r, d, ao))
         scene.append((1, lv.cavity))  # the LV cavity stays in front of the LVOT's wall
+        # ... and the papillary muscles in front of the cavity: redrawing the cavity painted them over, so
+        # "papillary muscle in the LV" told A4C from A5C/A3C (seen in the saliency maps)
+        scene.extend(papillary)
 
     # Mitral and tricuspid valves with their annuli.
     scene.extend((7, p) for p in mitral_leaflets(hs, hl, ax, m))

@@ -103,3 +103,18 @@ def test_clip_is_rgb_with_burned_in_trace():
     assert np.all(strip.reshape(strip.shape[0], -1).max(axis=1) > 100)
     assert not np.array_equal(strip[0], strip[-1])
     assert not np.any(clip.sector_mask[r.y0:r.y1 + 1, r.x0:r.x1 + 1])
+
+
+def test_papillary_muscles_show_in_every_apical_view():
+    # The A5C / A3C outflow tract redraws the LV cavity in front of its wall; it used to paint the papillary
+    # muscles over, so their presence alone told A4C from A5C (found by the saliency benchmark).
+    heart = random_heart(np.random.default_rng(4))
+    pixels = {}
+    for view in ("A2C", "A3C", "A4C", "A5C"):
+        clip = render_clip(_settings(view, 3, n_frames=12, fps=20.0, heart_rate_bpm=70.0, height=192, width=224),
+                           heart)
+        systole = int(np.argmax(clip.contraction))
+        pixels[view] = int(np.count_nonzero(clip.anatomy[systole] == 8))
+    assert min(pixels.values()) > 0, pixels
+    assert pixels["A5C"] > 0.5 * pixels["A4C"], pixels
+    assert pixels["A3C"] > 0.5 * pixels["A2C"], pixels
