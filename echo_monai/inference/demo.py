@@ -95,11 +95,20 @@ def run_view_demo(
             engine.logger.info("time budget of %.1f min reached: training stops", minutes)
             engine.terminate()
 
+    evaluator = train.parser.get_parsed_content("validate#evaluator")
+
+    def _validate_if_never_validated(engine) -> None:
+        # The budget can end before the first validation on a slow or busy machine: validate the weights
+        # reached so far, which also saves them as the best checkpoint that the evaluation loads.
+        if evaluator.state.best_metric_epoch <= 0:
+            engine.logger.info("no validation before the time budget ended: validating the current weights")
+            evaluator.run(global_epoch=max(int(engine.state.epoch), 1))
+
     trainer.add_event_handler(Events.ITERATION_COMPLETED, _stop_when_out_of_time)
+    trainer.add_event_handler(Events.TERMINATE, _validate_if_never_validated)
     start = time.monotonic()
     train.run()
     train_seconds = time.monotonic() - start
-    evaluator = train.parser.get_parsed_content("validate#evaluator")
     best = float(evaluator.state.best_metric) if evaluator.state.best_metric_epoch > 0 else float("nan")
     epochs = int(trainer.state.epoch)
     train.finalize()

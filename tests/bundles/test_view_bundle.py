@@ -299,3 +299,16 @@ def test_run_view_demo_trains_evaluates_and_infers_within_its_budget(tiny_views,
         assert [r["clip"] for r in csv.DictReader(fh)] == ["one.dcm"]
     with pytest.raises(ValueError, match="unknown network 'resnet99'"):
         run_view_demo(tiny_views, tmp_path / "x", network="resnet99")
+
+
+@pytest.mark.slow
+def test_run_view_demo_out_of_time_before_any_validation_still_evaluates(tiny_views, tmp_path):
+    from echo_monai.inference.demo import run_view_demo
+
+    # A zero budget stops after the first iteration, before the epoch's validation (seen in the full demo on
+    # a busy machine: no model.pt, and the evaluation failed).
+    result = run_view_demo(tiny_views, tmp_path / "demo", minutes=0.0, max_epochs=3,
+                           overrides={**TINY, "datalist": str(tiny_views / "views.json")})
+    assert result["epochs"] == 1
+    assert Path(result["paths"]["model"]).is_file()
+    assert result["metrics"]["n_clips"] == 11
