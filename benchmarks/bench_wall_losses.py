@@ -18,7 +18,7 @@ average is recorded next to them).
 
 Usage: python benchmarks/bench_wall_losses.py [--work DIR] [--patients 30] [--clips 60] [--frames 48]
        [--size 128] [--image-size 112] [--epochs 20] [--network monai_unet] [--losses dice focal_tversky]
-       [--threads 2] [--markdown FILE] [--save-rows FILE] [--merge ROWS_JSON ...]
+       [--threads 2] [--set KEY=JSON ...] [--markdown FILE] [--save-rows FILE] [--merge ROWS_JSON ...]
 
 The two losses can be trained in two processes (``--losses dice --save-rows a.json`` and
 ``--losses focal_tversky --save-rows b.json``) and reported together with ``--merge a.json b.json``.
@@ -62,7 +62,7 @@ def _workflow(configs: list[str], kind: str, root: Path, args: argparse.Namespac
         logging_file=str(CONFIGS / "logging.conf"), workflow_type=kind, bundle_root=str(root),
         dataset_dir=str(wall), image_size=[args.image_size, args.image_size], seed=args.seed,
         **{"frames_per_clip": args.frames_per_clip, "batch_size": args.batch_size, "max_val_items": args.val_items,
-           **extra})
+           **dict(args.set or []), **extra})
 
 
 def run_loss(loss: str, wall: Path, work: Path, args: argparse.Namespace) -> dict:
@@ -109,6 +109,17 @@ def run_loss(loss: str, wall: Path, work: Path, args: argparse.Namespace) -> dic
     }
 
 
+def _override(text: str) -> tuple[str, object]:
+    """``KEY=JSON`` from the command line -> (key, value); a value that is not JSON stays a string."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
 def _fmt(v: float | None, digits: int = 3) -> str:
     return "n/a" if v is None or math.isnan(v) else f"{v:.{digits}f}"
 
@@ -127,7 +138,8 @@ def report(rows: list[dict], args: argparse.Namespace, command: str, wall: Path)
         f"({patients['test']}). Network `networks/{args.network}.json`, {args.epochs} epochs of "
         f"{args.frames_per_clip} random frames per training clip ({args.batch_size} clip(s) per step), validation "
         f"every {args.val_interval} epochs, "
-        "best validation Dice kept; identical for both losses (same seed)."),
+        "best validation Dice kept; identical for both losses (same seed)"
+        + (f"; config overrides {dict(args.set)}" if args.set else "") + "."),
         "",
         ("Wall segmentation on the test clips (per-clip values averaged; HD95 over frames where both masks are "
         "non-empty):"),
@@ -191,6 +203,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--network", default="monai_unet", choices=["monai_unet", "wall_unet", "wall_unet_2dt"])
     parser.add_argument("--losses", nargs="+", default=["dice", "focal_tversky"])
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--set", nargs="+", type=_override, metavar="KEY=JSON",
+                        help="bundle config overrides for training and evaluation, e.g. "
+                             "'network_def#channels=[32,64,128,256]' 'learning_rate=0.002'")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--markdown", help="write the result table (markdown) to this file")
     parser.add_argument("--save-rows", help="also save the measured rows as JSON (to --merge runs made apart)")
