@@ -189,7 +189,7 @@ def _view_preprocessing(settings: dict[str, Any]) -> Compose:
     load = LoadEchoCined(keys="image", grey=int(settings["in_channels"]) == 1, size=settings["image_size"],
                          gating=True, allow_ungated=True)
     if "gated_phase" in settings:
-        windows = SelectGatedFramesd(keys="image", phase=settings["gated_phase"])
+        windows = SelectGatedFramesd(keys="image", phase=settings["gated_phase"], ungated="middle")
     else:
         windows = CropCardiacCyclesd(keys="image", num_frames=int(settings["num_frames"]),
                                      max_cycles=settings.get("max_cycles"))
