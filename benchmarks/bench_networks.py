@@ -73,6 +73,12 @@ def cases() -> list[Case]:
         Case("ResNet3D (widths 16-128)", lambda: ResNet3D(1, 11), clip, FRAMES),
         Case("Plain3DCNN", lambda: Plain3DCNN(1, 11), clip, FRAMES),
         Case(
+            "Plain3DCNN (view bundle default: 2 convs/stage, 4x4 grid; 8 frames, 64 px)",
+            lambda: Plain3DCNN(1, 11, convs_per_stage=2, spatial_pool=4, dropout=0.3),
+            (1, 8, 64, 64),
+            8,
+        ),
+        Case(
             "VideoViT (patch 2x16x16)", lambda: VideoViT(1, 11, img_size=(FRAMES, SIZE, SIZE)), clip, FRAMES
         ),
     ]

@@ -51,6 +51,7 @@ from echo_monai.transforms import LoadEchoCined
 from echo_monai.transforms.frames import StackFramesd
 from echo_monai.transforms.gating import CropCardiacCyclesd, SelectGatedFramesd
 from echo_monai.transforms.io import GATING_META_KEY
+from echo_monai.transforms.sector import SectorMaskd
 from echo_monai.utils.files import atomic_write_with
 
 __all__ = [
@@ -193,7 +194,10 @@ def _view_preprocessing(settings: dict[str, Any]) -> Compose:
     else:
         windows = CropCardiacCyclesd(keys="image", num_frames=int(settings["num_frames"]),
                                      max_cycles=settings.get("max_cycles"))
-    return Compose([load, EnsureGatingd(keys="image"), windows, EnsureTyped(keys="image", dtype=torch.float32)])
+    steps = [load, EnsureGatingd(keys="image")]
+    if settings.get("sector_mask"):  # models exported before the bundle masked the sector carry no such key
+        steps.append(SectorMaskd(keys="image", allow_unmasked=True))
+    return Compose([*steps, windows, EnsureTyped(keys="image", dtype=torch.float32)])
 
 
 def classify_view(path: str | os.PathLike, model: ExportedModel) -> ViewResult:

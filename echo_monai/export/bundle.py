@@ -93,6 +93,8 @@ def build_bundle_network(
         names = [str(n) for n in parser.get_parsed_content("class_names")]
         settings = {"task": "view", "class_names": names, "num_frames": int(parser.get_parsed_content("num_frames")),
                     "max_cycles": parser.get_parsed_content("max_cycles")}
+        # the input pipeline masks the outside of the scan sector: the Deploy app must do the same
+        settings["sector_mask"] = parser.get("sector_mask") is not None
         if variant == "image":
             settings["gated_phase"] = str(parser.get_parsed_content("gated_phase"))
             shape = [batch, in_channels, *image_size]
