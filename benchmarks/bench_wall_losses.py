@@ -200,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=1, help="clips per step (x frames per clip)")
     parser.add_argument("--val-interval", type=int, default=5)
     parser.add_argument("--val-items", type=int, default=4)
-    parser.add_argument("--network", default="monai_unet", choices=["monai_unet", "wall_unet", "wall_unet_2dt"])
+    parser.add_argument("--network", default="monai_unet", choices=["monai_unet", "monai_unet_deep", "wall_unet", "wall_unet_2dt"])
     parser.add_argument("--losses", nargs="+", default=["dice", "focal_tversky"])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--set", nargs="+", type=_override, metavar="KEY=JSON",
