@@ -179,11 +179,12 @@ def _train_steps(out: Path, data_dir: Path, *, quick: bool, seed: int) -> list[s
     # Threads for the cores that are idle now: on a busy 2-core machine two threads per process fought the
     # other jobs' threads and made epochs 4x slower than one (benchmarks/results/view_training.md), so the
     # time-budgeted runs trained for a single epoch.
-    idle = (os.cpu_count() or 1) - int(os.getloadavg()[0] + 0.5) if hasattr(os, "getloadavg") else 1
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None  # no load average: assume one idle core
+    idle = 1 if load is None else (os.cpu_count() or 1) - int(load + 0.5)
     threads = max(1, min(torch.get_num_threads(), idle))
     torch.set_num_threads(threads)
-    print(f"      {threads} thread(s) for training (load average {os.getloadavg()[0]:.1f})"
-          if hasattr(os, "getloadavg") else f"      {threads} thread(s) for training", flush=True)
+    print(f"      {threads} thread(s) for training" + ("" if load is None else f" (load average {load:.1f})"),
+          flush=True)
 
     lines = ["## 3. View classification (held-out synthetic test patients, clip level)", "",
              "| model | clips | micro-F1 | macro-F1 | F1 of the pairs that need time | epochs | training |",
