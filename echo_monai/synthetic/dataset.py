@@ -197,7 +197,7 @@ def _run_job(job: _Job) -> dict:
     rng = np.random.default_rng([job.seed, 11, view_index(job.view), job.view_clip])
     case = f"case{job.patient:04d}"
     heart = patient_heart(job.seed, job.patient)
-    settings = random_settings(job.view, rng, n_frames=job.n_frames, size=job.size)
+    settings = random_settings(job.view, rng, n_frames=job.n_frames, size=job.size, heart=heart)
     clip = render_clip(settings, heart)
     out = Path(job.out_dir)
     dcm_rel = Path("dicom") / case / f"{job.clip_id}.dcm"

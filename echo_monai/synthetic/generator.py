@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+from matplotlib.path import Path as MplPath
 from scipy import ndimage
 
 from echo_monai.io.types import UltrasoundRegion
@@ -24,7 +25,7 @@ from echo_monai.synthetic.imaging import (
 from echo_monai.synthetic.phases import cardiac_phases
 from echo_monai.views import VIEW_NAMES, view_index
 
-__all__ = ["ECG_FORMS", "ClipSettings", "SyntheticClip", "random_settings", "render_clip"]
+__all__ = ["ECG_FORMS", "ClipSettings", "SyntheticClip", "lv_wall_in_sector", "random_settings", "render_clip"]
 
 #: How the ECG reaches the user: inside the DICOM, burned into the pixels (two displays), or not at all.
 ECG_FORMS = ("waveform", "burned_sweep", "burned_review", "none")
@@ -34,6 +35,12 @@ _DEPTH = {"PLAX": (13, 17), "PSAX-ves": (12, 16), "PSAX-base": (13, 16), "PSAX-m
           "PSAX-apical": (12, 16), "A2C": (15, 19), "A3C": (15, 19), "A4C": (15, 19), "A5C": (15, 19),
           "Suprasternal": (12, 16), "Subcostal": (16, 20)}
 _HALF_ANGLE = {"Suprasternal": (38, 45), "Subcostal": (36, 45), "PLAX": (38, 45)}
+#: Views whose acquisition is framed on the LV (the sonographer keeps its walls inside the sector).
+_APICAL = ("A2C", "A3C", "A4C", "A5C")
+#: Share of apical clips acquired off-axis, where part of the LV wall may leave the sector.
+_OFF_AXIS_SHARE = 0.1
+#: An apical clip is framed when this share of the LV wall's area lies inside the sector.
+_FRAMED_SHARE = 0.99
 _VENDORS = ("SYNTHOSOUND S7", "ECHOSIM V5", "FAKESCAN CX50", "PSEUDO-US E9", "SIMULUS EPIQ")
 _PROBES = ("S5-1 sim", "M5Sc sim", "X5-1 sim", "P4-2 sim")
 
@@ -77,9 +84,59 @@ def _clip_fps(n_frames: int, heart_rate_bpm: float, rng: np.random.Generator) ->
     return float(np.clip(n_frames / duration_s, 20.0, 90.0))
 
 
+def lv_wall_in_sector(view: str, heart: HeartParams, pose: tuple[float, float, float, float], half_angle_deg: float,
+                      tilt_deg: float, depth_cm: float, *, margin_deg: float = 1.5, step_cm: float = 0.1) -> float:
+    """Share of the LV wall's area (end-diastole and end-systole) inside the sector, ``margin_deg`` in from its edges.
+
+    1.0 means the whole LV wall is in the field of view; the wall truth of a clip only covers what is inside.
+    The area is counted on a ``step_cm`` grid.
+    """
+    polys = [poly for c in (0.0, 1.0) for code, poly in build_scene(view, heart, HeartState(c, 0.0, 0.0, 0.0), pose)
+             if code == 2 or SEGMENT_CODE_BASE < code <= SEGMENT_CODE_BASE + 6]
+    if not polys:
+        raise ValueError(f"view {view!r} has no LV wall")
+    lo, hi = np.min([p.min(axis=0) for p in polys], axis=0), np.max([p.max(axis=0) for p in polys], axis=0)
+    gx, gz = np.meshgrid(np.arange(lo[0], hi[0] + step_cm, step_cm), np.arange(lo[1], hi[1] + step_cm, step_cm))
+    grid = np.stack([gx.ravel(), gz.ravel()], axis=-1)
+    in_wall = np.zeros(len(grid), dtype=bool)
+    for poly in polys:
+        in_wall |= MplPath(poly).contains_points(grid)
+    xz = grid[in_wall]
+    theta = np.degrees(np.arctan2(xz[:, 0], xz[:, 1])) - tilt_deg
+    inside = (np.abs(theta) <= half_angle_deg - margin_deg) & (np.hypot(xz[:, 0], xz[:, 1]) <= depth_cm)
+    return float(inside.mean()) if inside.size else 0.0
+
+
+def _frame_lv(s: ClipSettings, heart: HeartParams) -> ClipSettings:
+    """Redraw the pose (and widen the sector) of an apical clip until the whole LV wall is in the sector.
+
+    A sonographer adjusts an apical view until the LV is fully in the field of view (ASE chamber quantification);
+    :data:`_OFF_AXIS_SHARE` of clips keep their first pose, where the lateral wall may run out of the sector.
+    Uses its own random stream (from ``s.seed``), so the clip's other settings do not change.
+    """
+    rng = np.random.default_rng([s.seed, 23])
+    if rng.random() < _OFF_AXIS_SHARE:
+        return s
+    best, best_share = s, lv_wall_in_sector(s.view, heart, s.pose, s.half_angle_deg, s.tilt_deg, s.depth_cm)
+    for _ in range(24):
+        if best_share >= _FRAMED_SHARE:
+            break
+        cand = replace(s, half_angle_deg=float(rng.uniform(max(s.half_angle_deg, 36.0), 45.0)),
+                       pose=(float(np.deg2rad(rng.normal(0, 7))), float(rng.normal(0, 0.45)), s.pose[2], s.pose[3]))
+        share = lv_wall_in_sector(cand.view, heart, cand.pose, cand.half_angle_deg, cand.tilt_deg, cand.depth_cm)
+        if share > best_share:
+            best, best_share = cand, share
+    return best
+
+
 def random_settings(view: str, rng: np.random.Generator, *, n_frames: int = 48, size: tuple[int, int] = (256, 256),
-                    heart_rate_bpm: float | None = None, ecg_form: str | None = None) -> ClipSettings:
-    """Draw the acquisition settings of a clip of ``view``."""
+                    heart_rate_bpm: float | None = None, ecg_form: str | None = None,
+                    heart: HeartParams | None = None) -> ClipSettings:
+    """Draw the acquisition settings of a clip of ``view``.
+
+    With ``heart``, an apical view is framed on that patient's LV as a sonographer would (:func:`_frame_lv`);
+    without it the pose is drawn blind and the lateral wall may leave the sector.
+    """
     lo, hi = _DEPTH[view]
     form = ecg_form or str(rng.choice(ECG_FORMS, p=[0.35, 0.25, 0.25, 0.15]))
     if heart_rate_bpm is not None:
@@ -88,7 +145,7 @@ def random_settings(view: str, rng: np.random.Generator, *, n_frames: int = 48, 
         hr = float(rng.uniform(45, 150))
     else:
         hr = float(np.clip(rng.lognormal(np.log(72), 0.2), 45, 150))
-    return ClipSettings(
+    settings = ClipSettings(
         view=view, n_frames=n_frames, height=int(size[0]), width=int(size[1]),
         fps=_clip_fps(n_frames, hr, rng), irregular_frames=bool(rng.random() < 0.15),
         heart_rate_bpm=hr, rr_std=float(rng.uniform(0.01, 0.05)),
@@ -99,6 +156,7 @@ def random_settings(view: str, rng: np.random.Generator, *, n_frames: int = 48, 
               float(rng.normal(1.0, 0.04))),
         ecg_form=form, seed=int(rng.integers(0, 2 ** 31 - 1)),
     )
+    return _frame_lv(settings, heart) if heart is not None and view in _APICAL else settings
 
 
 @dataclass

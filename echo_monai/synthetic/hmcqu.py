@@ -78,7 +78,7 @@ def export_hmcqu(
         # fast enough that the clip holds a full R-R cycle (1.3 cycles at the slowest)
         hr_min = max(55.0, 60.0 * 1.3 * 25.0 / max(n_frames - 1, 1))
         settings = random_settings("A4C", clip_rng, n_frames=n_frames, size=size, ecg_form="none",
-                                   heart_rate_bpm=float(clip_rng.uniform(hr_min, max(hr_min + 5.0, 95.0))))
+                                   heart_rate_bpm=float(clip_rng.uniform(hr_min, max(hr_min + 5.0, 95.0))), heart=heart)
         settings.fps, settings.irregular_frames = 25.0, False
         clip = render_clip(settings, heart)
         write_video(video_dir / f"{rec_id}.avi", clip.frames, 25.0)
