@@ -15,14 +15,36 @@ from echo_monai.ecg.gating import SOURCES, gate_cine
 from echo_monai.errors import EchoDataError
 from echo_monai.io.cine import read_cine
 from echo_monai.io.dicom_read import burned_in_ecg_area
+from echo_monai.io.types import EchoCine
 
-__all__ = ["FRAME_TIMES_META_KEY", "GATING_META_KEY", "LoadEchoCine", "LoadEchoCined"]
+__all__ = ["FRAME_TIMES_META_KEY", "GATING_META_KEY", "SCAN_REGION_META_KEY", "LoadEchoCine", "LoadEchoCined",
+           "trusted_scan_region"]
 
 #: MetaTensor meta key holding the :class:`~echo_monai.ecg.gating.Gating` of a loaded cine. It is not
 #: collatable; the frame-selection transforms replace it with plain facts.
 GATING_META_KEY = "gating"
 #: MetaTensor meta key holding the (T,) frame times in ms.
 FRAME_TIMES_META_KEY = "frame_times_ms"
+#: MetaTensor meta key holding the (4,) int64 ``(x0, y0, x1, y1)`` tissue region of the loaded frames
+#: (inclusive pixels, in the loaded grid), or ``-1`` four times when the file gives none to trust.
+SCAN_REGION_META_KEY = "scan_region"
+
+
+def trusted_scan_region(cine: EchoCine) -> np.ndarray:
+    """(4,) int64 tissue region of ``cine`` in its pixel grid, or ``[-1, -1, -1, -1]``.
+
+    Only a region that the file declares *inside* its frames is trusted: some files give region bounds in
+    another grid (pydicom's SonoSite example declares columns up to 595 for 320-pixel frames), and clipping
+    such a region to the image would cut the fan. One pixel of slack covers rounding after a resize.
+    """
+    none = np.full(4, -1, dtype=np.int64)
+    if cine.scan_region is None:
+        return none
+    box = np.asarray(cine.scan_region, dtype=np.int64)
+    for r in cine.regions:
+        if np.all(np.abs(np.array([r.x0, r.y0, r.x1, r.y1]) - box) <= 1):
+            return box
+    return none
 
 
 class LoadEchoCine(Transform):
@@ -77,6 +99,8 @@ class LoadEchoCine(Transform):
             "num_frames": cine.num_frames,
             "frame_rate_hz": cine.frame_rate_hz,
             "spacing_mm": tuple(cine.spacing_mm) if cine.spacing_mm is not None else (0.0, 0.0),
+            SCAN_REGION_META_KEY: trusted_scan_region(cine),
+            "spatial_shape": np.asarray(cine.frames.shape[1:3], dtype=np.int64),  # (H, W) the region refers to
         }
         if self.gating:
             try:

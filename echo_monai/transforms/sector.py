@@ -54,12 +54,29 @@ def _check_image(img: torch.Tensor | np.ndarray) -> None:
                                           f"got shape {tuple(img.shape)}")
 
 
+def _scan_region(img: torch.Tensor | np.ndarray) -> tuple[int, int, int, int] | None:
+    """The file's tissue region from the image's meta (set by ``LoadEchoCine``), if it fits the image.
+
+    Nothing outside it can be sector. It matters for grey cines with a burned-in ECG: without colour, the
+    sweeping trace below the fan changes like the fan does and, at network input sizes, touches it.
+    """
+    meta = getattr(img, "meta", None) or {}
+    box, shape = meta.get("scan_region"), meta.get("spatial_shape")
+    if box is None or shape is None:
+        return None
+    box, shape = (np.asarray(v.detach().cpu() if isinstance(v, torch.Tensor) else v).reshape(-1) for v in (box, shape))
+    if box.size != 4 or box.min() < 0 or tuple(shape.tolist()) != tuple(img.shape[-2:]):
+        return None  # no region given, or the frames were cropped / resized since loading
+    return int(box[0]), int(box[1]), int(box[2]), int(box[3])
+
+
 def estimate_sector_mask(img: torch.Tensor | np.ndarray, value_range: float = 1.0) -> np.ndarray:
     """(H, W) bool scan sector of a channel-first cine (C, T, H, W) or frame (C, H, W).
 
     ``value_range`` is the image's white level (1.0 for :class:`~echo_monai.transforms.LoadEchoCine`'s
     scaled output, 255 for raw grey levels). Three channels are read as RGB, so that coloured overlays
-    (the ECG trace) are left out of the sector.
+    (the ECG trace) are left out of the sector. The file's tissue region, when ``LoadEchoCine`` stored a
+    trusted one in the image's meta, bounds the sector.
     """
     _check_image(img)
     x = img.detach().cpu().numpy() if isinstance(img, torch.Tensor) else np.asarray(img)
@@ -68,7 +85,7 @@ def estimate_sector_mask(img: torch.Tensor | np.ndarray, value_range: float = 1.
     grey = np.clip(np.asarray(x, dtype=np.float32) * (255.0 / float(value_range)), 0, 255).round().astype(np.uint8)
     frames = np.moveaxis(grey, 0, -1) if grey.shape[0] == 3 else grey.mean(axis=0, dtype=np.float32).astype(np.uint8)
     try:
-        return scan_sector_mask(frames)
+        return scan_sector_mask(frames, scan_region=_scan_region(img))
     except EchoDataError as err:
         raise EchoDataError(_source(img), err.problem) from None
 

@@ -124,6 +124,35 @@ def test_a_loaded_dicom_cine_through_the_training_chain(tmp_path) -> None:
     assert d["image"].meta["filename_or_obj"] == str(path)
 
 
+@pytest.mark.parametrize("form", ["burned_review", "burned_sweep"])
+def test_a_grey_burned_in_trace_stays_outside_the_sector(tmp_path, form) -> None:
+    """Loaded grey, the moving ECG trace below the fan cannot be told from it by colour; the file's tissue
+    region, which ``LoadEchoCine`` keeps in the meta, bounds the sector instead."""
+    path, _ = make_clip(tmp_path, form, n_frames=24, fps=30.0, hr=90.0, size=128)
+    loaded = LoadEchoCined(keys="image", grey=True, size=(64, 64), gating=False)({"image": str(path)})["image"]
+    x0, y0, x1, y1 = (int(v) for v in loaded.meta["scan_region"])
+    assert 0 <= x0 < x1 < 64 and 0 <= y0 < y1 < 63
+    with_region = estimate_sector_mask(loaded)
+    assert not with_region[y1 + 1:].any() and with_region.sum() > 0.2 * 64 * 64
+    # the same frames without the meta: the trace joins the sector (what the region prevents)
+    without = estimate_sector_mask(loaded.as_tensor().clone())
+    assert without[y1 + 1:].sum() > 5
+    # a region that no longer fits the frames (cropped or resized since loading) is not used
+    resized = MetaTensor(torch.nn.functional.interpolate(torch.as_tensor(loaded), size=(48, 48)), meta=loaded.meta)
+    assert estimate_sector_mask(resized).shape == (48, 48)
+
+
+def test_a_region_declared_outside_the_frames_is_not_trusted() -> None:
+    """pydicom's SonoSite cine declares its tissue region in a larger screen grid than its 320 x 240 frames."""
+    pydicom_data = pytest.importorskip("pydicom.data")
+    from echo_monai.io.cine import read_cine
+    from echo_monai.transforms.io import trusted_scan_region
+
+    cine = read_cine(pydicom_data.get_testdata_file("examples_ybr_color.dcm"), grey=True, with_ecg=False)
+    assert cine.scan_region is not None and cine.regions[0].x1 >= cine.frames.shape[2]
+    assert trusted_scan_region(cine).tolist() == [-1, -1, -1, -1]
+
+
 def test_bad_input_names_the_problem(clip) -> None:
     img, sector = clip
     named = MetaTensor(img, meta={"filename_or_obj": "/data/a5c.dcm"})
