@@ -32,6 +32,7 @@ Run (from the repository root):
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import platform
@@ -53,6 +54,7 @@ from torch import nn
 
 from echo_monai.explain.anatomy import mass_in_region, mass_inside, mass_per_structure
 from echo_monai.explain.attribution import ClassContrast, attribute, blurred, temporal_importance
+from echo_monai.explain.figures import heat_overlay, map_scale
 from echo_monai.explain.sanity import (
     cascading_randomisation,
     outside_sensitivity,
@@ -219,6 +221,28 @@ def write_alignment_png(path: str | os.PathLike, windows: Sequence[Window], scal
     Image.fromarray(np.concatenate(rows, axis=0)).save(path)
 
 
+def write_maps_png(path: str | os.PathLike, windows: Sequence[Window], examples: Mapping[str, np.ndarray],
+                   scale: int = 3) -> None:
+    """For each example clip, rows of methods, columns of frames: |A5C-minus-A4C map| over the input (scaled
+    per row), the LVOT outlined in cyan."""
+    rows = []
+    for i, w in enumerate(windows[:2]):
+        for maps in examples.values():
+            if i >= len(maps):
+                continue
+            vmax = map_scale(maps[i])
+            tiles = []
+            for t in range(maps.shape[1]):
+                rgb = heat_overlay(w.image[0, t].numpy(), maps[i, t], vmax)
+                region = w.anatomy[t] == LVOT
+                rgb[region & ~ndimage.binary_erosion(region)] = (0, 255, 255)
+                tiles += [np.kron(rgb, np.ones((scale, scale, 1), np.uint8)),
+                          np.zeros((scale * rgb.shape[0], 2, 3), np.uint8)]
+            rows += [np.concatenate(tiles, axis=1), np.zeros((2, sum(t.shape[1] for t in tiles), 3), np.uint8)]
+        rows.append(np.full((6, rows[-1].shape[1], 3), 255, np.uint8))
+    Image.fromarray(np.concatenate(rows, axis=0)).save(path)
+
+
 # ------------------------------------------------------------------------------------------------------
 # Explaining
 
@@ -280,14 +304,17 @@ def median(values: Sequence[float]) -> float:
 
 
 def sanity(network: nn.Module, x: torch.Tensor, target: torch.Tensor, sector: np.ndarray, method: str,
-           kwargs: dict, maps: torch.Tensor, steps: int) -> list[tuple[int, float, int]]:
-    """(a): [(k top layers re-initialised, median rho inside the sector, samples with a constant map)]."""
+           kwargs: dict, maps: torch.Tensor, steps: int) -> tuple[list[tuple[int, float, int]], np.ndarray]:
+    """(a): [(k top layers re-initialised, median rho inside the sector, samples with a constant map)], and
+    the temporal importance (N, T) of the fully randomised network's maps: the share of each frame that the
+    architecture alone gives (zero padding in time leaves the end frames fewer outputs to reach)."""
     within = np.broadcast_to(sector[:, None], maps.shape)
     out = []
     for k, twin in cascading_randomisation(network, steps=steps, seed=0):
-        rho = spearman_rank_correlation(maps, explain(twin, x, target, method, kwargs), within=within)
+        random_maps = explain(twin, x, target, method, kwargs)
+        rho = spearman_rank_correlation(maps, random_maps, within=within)
         out.append((k, median(rho), int(np.sum(~np.isfinite(rho)))))
-    return out
+    return out, temporal_importance(random_maps).numpy()
 
 
 def moved_region(region: np.ndarray, sector: np.ndarray, avoid: np.ndarray, rng: np.random.Generator,
@@ -337,6 +364,25 @@ def select_windows(items: list[dict], truths: Mapping[str, str], pipeline: Pipel
     return chosen
 
 
+def evaluation_agreement(csv_path: Path, windows: Sequence[Window], probs: np.ndarray) -> tuple[int, int, float] | None:
+    """Against the bundle's own evaluation (``window_predictions.csv``, written by evaluate.json): windows
+    found there, of which with the same predicted view, and the largest probability difference."""
+    if not csv_path.is_file():
+        return None
+    with open(csv_path, encoding="utf-8", newline="") as f:
+        rows = {(r["clip"], int(r["window"])): r for r in csv.DictReader(f)}
+    same, diff, found = 0, 0.0, 0
+    for w, p in zip(windows, probs, strict=True):
+        r = rows.get((w.clip, w.cycle_index))
+        if r is None:
+            continue
+        found += 1
+        theirs = np.array([float(r[f"p_{v}"]) for v in VIEW_NAMES])
+        same += int(r["predicted_view"] == VIEW_NAMES[int(p.argmax())])
+        diff = max(diff, float(np.abs(theirs - p).max()))
+    return found, same, diff
+
+
 def per_clip_seconds(network: nn.Module, x: torch.Tensor, target: torch.Tensor, method: str, kwargs: dict
                      ) -> float:
     times = []
@@ -354,7 +400,7 @@ def lvot_analysis(network: nn.Module, windows: list[Window], seed: int) -> dict:
     contrast = ClassContrast(network, A5C, A4C)
     with torch.no_grad():
         margin = contrast(x).numpy()
-    rows, curves = [], {}
+    rows, curves, examples = [], {}, {}
     for row, method, kw in VARIANTS:
         maps = explain(contrast, x, None, method, kw, prefix="model.")
         dens: dict[int, list[float]] = {}
@@ -369,6 +415,7 @@ def lvot_analysis(network: nn.Module, windows: list[Window], seed: int) -> dict:
         ranked = sorted(med, key=med.get, reverse=True)
         rows.append((row, med, ranked, median(walls)))
         curves[row] = temporal_importance(maps).numpy()
+        examples[row] = maps[:2].numpy()
         rank = ranked.index(LVOT) + 1 if LVOT in ranked else "-"
         print(f"[lvot] {row:42s} LVOT density {med.get(LVOT, float('nan')):.2f} rank {rank}/{len(ranked)}, "
               f"top {[STRUCTURES[k] for k in ranked[:3]]}", flush=True)
@@ -408,7 +455,7 @@ def lvot_analysis(network: nn.Module, windows: list[Window], seed: int) -> dict:
     blur_rows.sort(key=lambda r: r[1], reverse=True)
     lvot_area = np.stack([(w.anatomy == LVOT).reshape(w.anatomy.shape[0], -1).sum(1) for w in windows])
     return {"n": len(windows), "clips": [w.clip for w in windows], "margin": margin, "rows": rows, "lvot_drop": lvot_drop, "control_drop": control_drop,
-            "lvot_area": areas, "blur": blur_rows, "curves": curves, "lvot_area_per_frame": lvot_area}
+            "lvot_area": areas, "blur": blur_rows, "curves": curves, "examples": examples, "lvot_area_per_frame": lvot_area}
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -436,6 +483,8 @@ def run(args: argparse.Namespace) -> dict:
     if not torch.allclose(logits, through, atol=1e-5):
         raise RuntimeError("network(raw * mask) differs from network(masked clip): the mask model is wrong")
     pred = logits.argmax(1)
+    agreement = evaluation_agreement(Path(args.bundle_root) / "output" / f"eval_{args.split}" / "window_predictions.csv",
+                                     windows, torch.softmax(logits, 1).numpy())
     iou = [(a & b).sum() / (a | b).sum() for a, b in zip(sector, truth_sector, strict=True)]
     contrast0 = [blood_tissue_contrast(w.image[0].numpy(), w.anatomy) for w in windows]
     shifts = {s: [blood_tissue_contrast(w.image[0].numpy(), w.anatomy, s) for w in windows]
@@ -462,12 +511,13 @@ def run(args: argparse.Namespace) -> dict:
         mass = {(kind, ref): [mass_inside(m[i], s[i]) for i in range(len(x))]
                 for kind, m in (("i", maps), ("ii", maps_ii)) for ref, s in (("truth", truth_sector), ("mask", sector))}
         mass_i = mass["i", "truth"]
-        steps = sanity(network, x[sane_idx], pred[sane_idx], inside[sane_idx], method, kw, maps[sane_idx],
+        steps, random_curve = sanity(network, x[sane_idx], pred[sane_idx], inside[sane_idx], method, kw, maps[sane_idx],
                        args.sanity_steps)
         timing = per_clip_seconds(network, x[: args.timing_clips], pred[: args.timing_clips], method, kw)
         passes = all(rho < SANITY_THRESHOLD for _, rho, _ in steps)
         curve = temporal_importance(maps).numpy()
         method_rows.append({"row": row, "steps": steps, "passes": passes, "seconds": timing, "curve": curve,
+                            "random_curve": random_curve,
                             "mass": {k: median(v) for k, v in mass.items()},
                             "mass_i_q": np.nanpercentile(mass_i, [10, 90])})
         print(f"[{row}] rho {[f'{r:.2f}' for _, r, _ in steps]} {'pass' if passes else 'FAIL'}, mass (i) "
@@ -476,9 +526,11 @@ def run(args: argparse.Namespace) -> dict:
 
     a5c = [w for w in windows if w.label == A5C]
     lvot = lvot_analysis(network, a5c, args.seed)
+    if args.maps_png:
+        write_maps_png(args.maps_png, a5c, lvot["examples"])
     return {"windows": windows, "labels": labels, "pred": pred.numpy(), "iou": iou, "contrast0": contrast0,
             "shifts": shifts, "outside": check, "methods": method_rows, "lvot": lvot, "sane_n": len(sane_idx),
-            "prep_s": prep_s, "n_layers": len(parameterised_layers(network))}
+            "prep_s": prep_s, "agreement": agreement, "n_layers": len(parameterised_layers(network))}
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -501,6 +553,11 @@ def markdown(args: argparse.Namespace, argv: list[str], load: tuple[float, float
         f"{len(windows)} test clips, first cardiac cycle of each ({res['prep_s']:.0f} s to load), "
         f"{sum(labels == A4C)} A4C and {sum(labels == A5C)} A5C; predicted view correct on "
         f"{int((pred == labels).sum())} of {len(labels)}."),
+        "",
+        ("Against the bundle's own evaluation (window_predictions.csv): "
+         + (f"{res['agreement'][1]} of {res['agreement'][0]} windows with the same predicted view, largest "
+            f"probability difference {res['agreement'][2]:.4f} (the CSV rounds to 4 decimals)."
+            if res["agreement"] else "no evaluation output found.")),
         "",
         "Alignment of the truth pushed through the pipeline: myocardium minus blood-pool grey level of the "
         f"input, median over clips: {median(res['contrast0']):.3f} with the labels as pushed; "
@@ -574,6 +631,9 @@ def markdown(args: argparse.Namespace, argv: list[str], load: tuple[float, float
     for m in res["methods"]:
         lines.append(f"| {m['row']}, predicted class | all {len(windows)} | "
                      + " | ".join(f"{v:.3f}" for v in np.median(m["curve"], axis=0)) + " |")
+    for m in res["methods"]:
+        lines.append(f"| {m['row']}, all layers re-initialised | sanity {res['sane_n']} | "
+                     + " | ".join(f"{v:.3f}" for v in np.nanmedian(m["random_curve"], axis=0)) + " |")
     for row, curve in lv["curves"].items():
         lines.append(f"| {row}, A5C-A4C | A5C | " + " | ".join(f"{v:.3f}" for v in np.median(curve, axis=0)) + " |")
     for row in ("Saliency", f"GuidedGradCam {GRADCAM_LAYER}", "Occlusion 2x16x16"):
@@ -604,6 +664,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--alignment-png", default=None, help="draw the truth labels over a few clips here")
+    p.add_argument("--maps-png", default=None, help="draw two A5C clips' A5C-minus-A4C maps here")
     p.add_argument("--markdown", default=None, help="write the report here")
     args = p.parse_args(argv)
     load = os.getloadavg()
