@@ -282,7 +282,10 @@ def explain(model: nn.Module, x: torch.Tensor, target: torch.Tensor | None, meth
     """(B, T, H, W) maps in batches; with ``mask`` (B, H, W), through :class:`MaskedInput` w.r.t. ``x``.
 
     ``prefix``: where the network sits in ``model`` (``"model."`` in a :class:`ClassContrast`), for layer names.
+    SmoothGrad's noise is drawn from a fixed seed, so two runs, and the trained and randomised networks, see
+    the same noise.
     """
+    torch.manual_seed(0)
     kw = dict(kwargs)
     if mask is not None:
         model = MaskedInput(model)
