@@ -521,6 +521,7 @@ def run(args: argparse.Namespace) -> dict:
         curve = temporal_importance(maps).numpy()
         method_rows.append({"row": row, "steps": steps, "passes": passes, "seconds": timing, "curve": curve,
                             "random_curve": random_curve,
+                            "blank": int((maps.flatten(1).abs().sum(1) == 0).sum()),
                             "mass": {k: median(v) for k, v in mass.items()},
                             "mass_i_q": np.nanpercentile(mass_i, [10, 90])})
         print(f"[{row}] rho {[f'{r:.2f}' for _, r, _ in steps]} {'pass' if passes else 'FAIL'}, mass (i) "
@@ -580,20 +581,20 @@ def markdown(args: argparse.Namespace, argv: list[str], load: tuple[float, float
         f"Mass: median over all {len(windows)} clips (10th-90th percentile) of the share of |map| inside the "
         "generator's sector ('true sector') or inside the mask the pipeline estimated and applied: (i) w.r.t. "
         "the network's input, the masked clip; (ii) w.r.t. the unmasked clip with the masking counted as part of "
-        "the model. Seconds: one clip (1 x 1 x 8 x 64 x 64), median of "
+        "the model; clips whose map is zero everywhere ('blank maps') have no share and are left out. Seconds: one clip (1 x 1 x 8 x 64 x 64), median of "
         f"{args.timing_clips}."),
         "",
         "| method | " + " | ".join(f"rho, top {k}" for k, _, _ in res["methods"][0]["steps"])
         + " | sanity | (i) input, true sector | (i) 10-90 % | (i) in pipeline mask | (ii) through the mask, true "
-        "sector | (ii) in pipeline mask | s / clip |",
-        "|---|" + "---|" * (len(res["methods"][0]["steps"]) + 7),
+        "sector | (ii) in pipeline mask | blank maps | s / clip |",
+        "|---|" + "---|" * (len(res["methods"][0]["steps"]) + 8),
     ]
     for m in res["methods"]:
         rhos = " | ".join(f"{r:.2f}" + (f" ({c})" if c else "") for _, r, c in m["steps"])
         ms = m["mass"]
         lines.append(f"| {m['row']} | {rhos} | {'pass' if m['passes'] else 'fail'} | {_pct(ms['i', 'truth'])} | "
                      f"{_pct(m['mass_i_q'][0])}-{_pct(m['mass_i_q'][1])} | {_pct(ms['i', 'mask'])} | "
-                     f"{_pct(ms['ii', 'truth'])} | {_pct(ms['ii', 'mask'])} | {m['seconds']:.3f} |")
+                     f"{_pct(ms['ii', 'truth'])} | {_pct(ms['ii', 'mask'])} | {m['blank']} | {m['seconds']:.3f} |")
     lv = res["lvot"]
     margin = lv["margin"]
     lines += [
