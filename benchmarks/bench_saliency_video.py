@@ -52,6 +52,7 @@ from PIL import Image
 from scipy import ndimage
 from torch import nn
 
+from echo_monai.errors import EchoDataError
 from echo_monai.explain.anatomy import mass_in_region, mass_inside, mass_per_structure
 from echo_monai.explain.attribution import ClassContrast, attribute, blurred, temporal_importance
 from echo_monai.explain.figures import heat_overlay, map_scale
@@ -168,7 +169,7 @@ def prepare_clip(item: Mapping[str, Any], truth_file: str | os.PathLike, pipelin
     raw = pipeline.tail(dict(loaded))
     truth = np.load(truth_file)
     if not np.allclose(truth["frame_times_ms"], times, atol=1.0):
-        raise ValueError(f"{truth_file}: frame times differ from the cine's {item['image']}")
+        raise EchoDataError(truth_file, f"its frame times differ from those of {item['image']}")
     size = tuple(loaded["image"].shape[-2:])
     truth_sector = resize_frames(truth["sector_mask"].astype(np.uint8)[None], size, Image.Resampling.NEAREST)[0]
     windows = []
@@ -176,7 +177,7 @@ def prepare_clip(item: Mapping[str, Any], truth_file: str | os.PathLike, pipelin
         meta = m["image"].meta
         span = (float(meta["cycle_start_ms"]), float(meta["cycle_end_ms"]))
         if (r["image"].meta["cycle_start_ms"], r["image"].meta["cycle_end_ms"]) != span:
-            raise ValueError(f"{item['image']}: the unmasked clip was cut at another cycle")
+            raise RuntimeError(f"{item['image']}: the unmasked clip was cut at another cycle than the masked one")
         windows.append(Window(
             clip=str(item.get("clip", item["image"])), label=int(item["label"]), cycle_index=int(meta["cycle_index"]),
             image=m["image"].as_tensor().float(), raw=r["image"].as_tensor().float(),
