@@ -224,8 +224,8 @@ def write_alignment_png(path: str | os.PathLike, windows: Sequence[Window], scal
 
 def write_maps_png(path: str | os.PathLike, windows: Sequence[Window], examples: Mapping[str, np.ndarray],
                    scale: int = 3) -> None:
-    """For each example clip, rows of methods, columns of frames: |A5C-minus-A4C map| over the input (scaled
-    per row), the LVOT outlined in cyan."""
+    """For each example clip, rows of methods (in the order of :data:`VARIANTS`), columns of frames:
+    |A5C-minus-A4C map| over the input (scaled per row), the LVOT outlined in cyan."""
     rows = []
     for i, w in enumerate(windows[:2]):
         for maps in examples.values():
