@@ -196,13 +196,18 @@ def _train_steps(out: Path, data_dir: Path, *, quick: bool, seed: int) -> list[s
         runs[kind] = run_view_demo(data_dir, out / "view_classification" / kind, minutes=BUDGET_MINUTES[kind],
                                    max_epochs=1 if quick else MAX_EPOCHS[kind], image_model=kind == "image",
                                    infer_dir=real if kind == "video" else None,
-                                   overrides={"seed": seed, **({"batch_size": 4} if quick else {})})
+                                   overrides={"seed": seed, **({"batch_size": 4} if quick else {})},
+                                   explain_samples=4 if kind == "video" else 0)
         lines += _view_lines(f"{kind} ({'EfficientNet-b2, gated frames' if kind == 'image' else 'default'})",
                              runs[kind])
         m = runs[kind]["metrics"]["clip"]["mean"]
         print(f"      {kind}: test micro-F1 {m['micro_f1']:.3f} in {runs[kind]['train_seconds']:.0f} s", flush=True)
     for kind, run in runs.items():
         lines.append(f"- {kind}: confusion matrices, predictions and metrics in `{run['paths']['evaluation']}`")
+    if "explanations" in runs["video"]["paths"]:
+        explain = Path(runs["video"]["paths"]["explanations"])
+        lines.append(f"- video: why it called each view: saliency maps (Guided Grad-CAM, frame strips and GIFs) of "
+                     f"the first test clips in `{explain}`, first-layer filters in `{explain / 'filters'}`")
     if "predictions" in runs["video"]["paths"]:
         lines += _real_cine_lines(Path(runs["video"]["paths"]["predictions"]))
     lines.append("")

@@ -44,6 +44,7 @@ def run_view_demo(
     infer_dir: str | os.PathLike | None = None,
     bundle_dir: str | os.PathLike | None = None,
     overrides: dict[str, Any] | None = None,
+    explain_samples: int = 0,
 ) -> dict[str, Any]:
     """Train the view classifier on ``data_dir``, evaluate it on the test split, optionally infer a folder.
 
@@ -61,6 +62,8 @@ def run_view_demo(
         infer_dir: a folder of cines to classify after training (skipped when None).
         bundle_dir: the bundle folder (default: the one in this source checkout).
         overrides: further config overrides, e.g. ``{"num_workers": 2}``.
+        explain_samples: with > 0, the evaluation also runs ``explain.json`` on that many test clips:
+            saliency maps (PNG, GIF, NIfTI, CSV) and learned-filter pictures in ``output/explain``.
 
     Returns:
         ``{"train_seconds", "epochs", "best_val_micro_f1", "metrics" (test metrics.json), "paths"}``.
@@ -113,14 +116,19 @@ def run_view_demo(
     epochs = int(trainer.state.epoch)
     train.finalize()
 
-    evaluate = _workflow(bundle, files + ["evaluate.json"], "infer", common)
+    explain = explain_samples > 0
+    evaluate = _workflow(bundle, files + ["evaluate.json"] + (["explain.json"] if explain else []), "infer",
+                         {**common, **({"saliency_max_samples": int(explain_samples)} if explain else {})})
     evaluate.initialize()
     evaluate.run()
     report_dir = Path(evaluate.parser.get_parsed_content("report_dir"))
+    explain_dir = Path(evaluate.parser.get_parsed_content("explain_dir")) if explain else None
     evaluate.finalize()
     metrics = json.loads((report_dir / "metrics.json").read_text(encoding="utf-8"))
 
     paths = {"model": str(out / "models" / "model.pt"), "evaluation": str(report_dir)}
+    if explain_dir is not None:
+        paths["explanations"] = str(explain_dir)
     if infer_dir is not None:
         infer = _workflow(bundle, files + ["inference.json"], "infer",
                           {**common, "input_dir": str(Path(infer_dir).expanduser().resolve())})

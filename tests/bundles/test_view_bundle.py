@@ -291,10 +291,14 @@ def test_run_view_demo_trains_evaluates_and_infers_within_its_budget(tiny_views,
     folder.mkdir()
     (folder / "one.dcm").write_bytes((tiny_views / item["image"]).read_bytes())
     result = run_view_demo(tiny_views, tmp_path / "demo", minutes=5, max_epochs=1, infer_dir=folder,
-                           overrides={**TINY, "datalist": str(tiny_views / "views.json")})
+                           overrides={**TINY, "datalist": str(tiny_views / "views.json")}, explain_samples=2)
     assert result["epochs"] == 1 and result["train_seconds"] > 0
     assert result["metrics"]["n_clips"] == 11
     assert Path(result["paths"]["model"]).is_file()
+    explain = Path(result["paths"]["explanations"])
+    method = json.loads((BUNDLE / "configs" / "explain.json").read_text())["saliency_method"]
+    assert len(list((explain / method).glob(f"*_{method}_strip.png"))) == 2
+    assert list((explain / "filters").glob("first_conv_*.png"))
     with open(Path(result["paths"]["predictions"]) / "clip_predictions.csv") as fh:
         assert [r["clip"] for r in csv.DictReader(fh)] == ["one.dcm"]
     with pytest.raises(ValueError, match="unknown network 'resnet99'"):

@@ -95,12 +95,13 @@ def test_view_bundle_evaluation_writes_explanations(tmp_path) -> None:
     run(["configs/train.json"], "--max_epochs", "1")
     run(["configs/train.json", "configs/evaluate.json", "configs/explain.json"], "--saliency_max_samples", "3")
     explain_dir = out / "output" / "explain"
-    with open(explain_dir / "LayerGradCam" / "saliency_LayerGradCam.csv") as f:
+    method = json.loads((bundle / "configs" / "explain.json").read_text())["saliency_method"]
+    with open(explain_dir / method / f"saliency_{method}.csv") as f:
         rows = f.read().splitlines()[1:]
     assert len(rows) == 3
     sources = {Path(i["image"]).name for i in second}
     assert all(r.split(",")[1] in sources for r in rows)
-    assert len(list((explain_dir / "LayerGradCam").glob("*_LayerGradCam.gif"))) == 3
+    assert len(list((explain_dir / method).glob(f"*_{method}.gif"))) == 3
     assert list((explain_dir / "filters").glob("first_conv_*.png"))
     assert len(list((explain_dir / "filters").glob("*_features_*.png"))) == 2  # first and last convolution
 
