@@ -79,6 +79,8 @@ A4C, A5C = VIEW_NAMES.index("A4C"), VIEW_NAMES.index("A5C")
 #: Grad-CAM layer: the last convolution with a time axis (2 x 8 x 8 cells for 8 x 64 x 64 clips). The
 #: network's last convolution (the handler's default) has one time step and 4 x 4 cells of 16 px.
 GRADCAM_LAYER = "features.15"
+#: A finer Grad-CAM layer (4 x 16 x 16 cells of 4 px): less of a coarse cell's weight spills over the fan edge.
+FINE_LAYER = "features.9"
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -272,6 +274,8 @@ VARIANTS: tuple[tuple[str, str, dict], ...] = (
     (f"LayerGradCam {GRADCAM_LAYER}", "LayerGradCam", {"layer": GRADCAM_LAYER}),
     ("LayerGradCam, last conv (handler default)", "LayerGradCam", {}),
     (f"GuidedGradCam {GRADCAM_LAYER}", "GuidedGradCam", {"layer": GRADCAM_LAYER}),
+    (f"LayerGradCam {FINE_LAYER}", "LayerGradCam", {"layer": FINE_LAYER}),
+    (f"GuidedGradCam {FINE_LAYER}", "GuidedGradCam", {"layer": FINE_LAYER}),
     ("Occlusion 2x16x16", "Occlusion", {"occlusion_fraction": 0.25, "occlusion_time_window": 2}),
     ("Occlusion 2x16x16, blur baseline", "Occlusion",
      {"occlusion_fraction": 0.25, "occlusion_time_window": 2, "baseline": "blur"}),
