@@ -91,8 +91,9 @@ def lv_wall_in_sector(view: str, heart: HeartParams, pose: tuple[float, float, f
     1.0 means the whole LV wall is in the field of view; the wall truth of a clip only covers what is inside.
     The area is counted on a ``step_cm`` grid.
     """
+    lut = code_lut()
     polys = [poly for c in (0.0, 1.0) for code, poly in build_scene(view, heart, HeartState(c, 0.0, 0.0, 0.0), pose)
-             if code == 2 or SEGMENT_CODE_BASE < code <= SEGMENT_CODE_BASE + 6]
+             if lut[code] == 2]
     if not polys:
         raise ValueError(f"view {view!r} has no LV wall")
     lo, hi = np.min([p.min(axis=0) for p in polys], axis=0), np.max([p.max(axis=0) for p in polys], axis=0)

@@ -29,6 +29,7 @@ from monai.transforms import MapTransform, RandomizableTransform, Transform
 
 from echo_monai.errors import EchoDataError
 from echo_monai.io.sector import scan_sector_mask
+from echo_monai.transforms.io import SCAN_REGION_META_KEY
 
 __all__ = [
     "SECTOR_MASK_KEY",
@@ -61,7 +62,7 @@ def _scan_region(img: torch.Tensor | np.ndarray) -> tuple[int, int, int, int] | 
     sweeping trace below the fan changes like the fan does and, at network input sizes, touches it.
     """
     meta = getattr(img, "meta", None) or {}
-    box, shape = meta.get("scan_region"), meta.get("spatial_shape")
+    box, shape = meta.get(SCAN_REGION_META_KEY), meta.get("spatial_shape")
     if box is None or shape is None:
         return None
     box, shape = (np.asarray(v.detach().cpu() if isinstance(v, torch.Tensor) else v).reshape(-1) for v in (box, shape))
